@@ -1,0 +1,125 @@
+"""The database engine: chosen from one URL, bound to every table, and its transactions.
+
+SQLite (embedded default) and PostgreSQL (production) behave the same for the code above this
+module; the differences that matter (write locks, pools) are handled here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.table import Table
+
+_current: Engine | None = None
+
+
+def engine_from_url(url: str) -> Engine:
+    """Build a Piccolo engine from `sqlite:///path` or `postgresql://user@host:port/db`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them.
+        path = unquote(url.removeprefix("sqlite:///"))
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # timeout: writers wait for the lock instead of failing at once under concurrency.
+        return SQLiteEngine(path=path, timeout=30)
+    if parsed.scheme in {"postgres", "postgresql"}:
+        config: dict[str, Any] = {
+            "host": parsed.hostname or "127.0.0.1",
+            "port": parsed.port or 5432,
+            "user": unquote(parsed.username or "postgres"),
+            "database": parsed.path.lstrip("/") or "relais",
+        }
+        if parsed.password:
+            config["password"] = unquote(parsed.password)
+        return PostgresEngine(config=config)
+    raise ValueError(f"Unsupported database URL scheme: {parsed.scheme!r}")
+
+
+def is_postgres(engine: Engine | None = None) -> bool:
+    """True when the bound engine is PostgreSQL."""
+    return isinstance(engine or current_engine(), PostgresEngine)
+
+
+def all_tables() -> list[type[Table]]:
+    """Every table of the single Piccolo app."""
+    from backend.piccolo_app import APP_CONFIG
+
+    return list(APP_CONFIG.table_classes)
+
+
+def bind_engine(engine: Engine) -> None:
+    """Point every table at `engine` (tests switch between SQLite and PostgreSQL)."""
+    global _current
+    _current = engine
+    for table in all_tables():
+        table._meta.db = engine
+
+
+def current_engine() -> Engine:
+    """The engine every table uses now."""
+    if _current is None:
+        from backend.piccolo_conf import DB
+
+        bind_engine(DB)
+    assert _current is not None
+    return _current
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    """A write transaction; nested calls join the outer one.
+
+    On SQLite the transaction takes the write lock up front (IMMEDIATE): a deferred transaction
+    that reads then writes can fail with "database is locked" instead of waiting its turn.
+    """
+    engine = current_engine()
+    if isinstance(engine, SQLiteEngine):
+        async with engine.transaction(transaction_type=TransactionType.immediate):
+            yield
+    else:
+        async with engine.transaction():
+            yield
+
+
+async def start(engine: Engine | None = None) -> None:
+    """Open the pool (PostgreSQL) or set WAL mode (SQLite)."""
+    engine = engine or current_engine()
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=20)
+    elif isinstance(engine, SQLiteEngine):
+        # WAL lets readers proceed while one writer writes; the setting persists in the file.
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+
+
+async def stop(engine: Engine | None = None) -> None:
+    """Close the pool."""
+    engine = engine or current_engine()
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+
+
+async def is_reachable() -> bool:
+    """Whether a trivial query answers (readiness probe)."""
+    try:
+        rows = await current_engine().run_ddl("SELECT 1 AS ok")
+    except Exception:
+        return False
+    return bool(rows)
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether a database error is a unique-constraint violation, on either engine."""
+    import sqlite3
+
+    import asyncpg
+
+    if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
+        return True
+    return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)

@@ -1,0 +1,96 @@
+"""Settings read from the environment (`RELAIS_*`), one frozen object per process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+def _rate(name: str, default: str) -> tuple[int, int]:
+    """Parse a rate "N/SECONDS" (N requests per window of SECONDS)."""
+    raw = os.environ.get(name) or default
+    count, _, window = raw.partition("/")
+    return int(count), int(window)
+
+
+def _secret_key(var_dir: Path) -> str:
+    """The signing key: from the environment, else a per-installation key kept under var/.
+
+    A generated key keeps a development install working across restarts without set-up; a
+    production deployment sets RELAIS_SECRET_KEY so every API process shares it.
+    """
+    env = os.environ.get("RELAIS_SECRET_KEY")
+    if env:
+        return env
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of Relais; see the README's configuration table."""
+
+    var_dir: Path
+    database_url: str
+    secret_key: str
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    redis_url: str = ""
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    rate_auth_per_ip: tuple[int, int] = (30, 300)
+    rate_auth_per_account: tuple[int, int] = (10, 900)
+    idempotency_ttl: int = 24 * 3600
+    argon2_memory_kib: int = 65536
+    timezone: str = "Europe/Paris"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some values changed (tests and the CLI use it)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings() -> Settings:
+    """Read the environment now (no cache)."""
+    var_dir = Path(os.environ.get("RELAIS_VAR_DIR") or ROOT / "var")
+    default_db = f"sqlite:///{var_dir / 'relais.sqlite3'}"
+    return Settings(
+        var_dir=var_dir,
+        database_url=os.environ.get("RELAIS_DATABASE_URL") or default_db,
+        secret_key=_secret_key(var_dir),
+        public_url=os.environ.get("RELAIS_PUBLIC_URL") or "http://127.0.0.1:8000",
+        host=os.environ.get("RELAIS_HOST") or "127.0.0.1",
+        port=_int("RELAIS_PORT", 8000),
+        log_level=os.environ.get("RELAIS_LOG_LEVEL") or "INFO",
+        redis_url=os.environ.get("RELAIS_REDIS_URL") or "",
+        access_token_ttl=_int("RELAIS_ACCESS_TOKEN_TTL", 900),
+        refresh_token_ttl=_int("RELAIS_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        rate_auth_per_ip=_rate("RELAIS_RATE_AUTH_PER_IP", "30/300"),
+        rate_auth_per_account=_rate("RELAIS_RATE_AUTH_PER_ACCOUNT", "10/900"),
+        idempotency_ttl=_int("RELAIS_IDEMPOTENCY_TTL", 24 * 3600),
+        argon2_memory_kib=_int("RELAIS_ARGON2_MEMORY_KIB", 65536),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

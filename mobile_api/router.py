@@ -1,0 +1,12 @@
+"""The citizen app's API, `/api/v1`."""
+
+from litestar import Router
+
+from mobile_api.controllers.auth import AuthController
+from mobile_api.controllers.devices import DeviceController
+from mobile_api.controllers.me import MeController
+
+
+def api_router() -> Router:
+    """Every citizen-facing controller under /api/v1."""
+    return Router(path="/api/v1", route_handlers=[AuthController, MeController, DeviceController])
