@@ -119,6 +119,8 @@ def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[
 
 def _field_name(item: dict[str, Any], message: str) -> str:
     key = str(item.get("key") or "")
+    if key == "data":  # Litestar's name for the whole body
+        key = ""
     if not key and (match := re.search(r"required field `([^`]+)`", message)):
         key = match.group(1)
     if match := re.search(r"at `\$\.?([^`]*)`", message):
@@ -136,8 +138,6 @@ def _validation(
         if isinstance(item, dict):
             message = str(item.get("message", ""))
             field = _field_name(item, message)
-            if "missing required field" in message and (m := re.search(r"`([^`]+)`", message)):
-                field = m.group(1) if field in ("", "body") else f"{field}.{m.group(1)}"
             errors.append(FieldError(field, _french(message)))
     if not errors:
         errors.append(FieldError("body", _french(str(exc.detail))))
@@ -162,9 +162,16 @@ def _validation(
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if exc.status_code >= 500:
+        log.error("%s on %s %s: %r", exc.status_code, request.method, request.url.path, exc)
     code, title, detail = _STATUS_TEXT.get(
         exc.status_code, ("http-error", "Erreur", str(exc.detail))
     )
+    # msgspec's decode errors ("Input data was truncated", "JSON is malformed…") arrive as a
+    # bare 400: on a JSON request that means the body could not be parsed.
+    if exc.status_code == 400 and "json" in request.headers.get("content-type", ""):
+        code, title = "malformed-body", "Requête mal formée"
+        detail = "Le contenu envoyé n'est pas un JSON valide."
     return problem(
         request,
         status=exc.status_code,

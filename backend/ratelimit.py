@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from backend.exceptions import RateLimited
 
 
+@runtime_checkable
 class RateLimiter(Protocol):
     """Counts hits per key and refuses past the limit."""
 

@@ -34,9 +34,9 @@ def token_settings(app: Litestar) -> TokenSettings:
     return TokenSettings(s.secret_key, s.access_token_ttl, s.refresh_token_ttl, s.argon2_memory_kib)
 
 
-async def make_commune(app: Litestar, insee: str = "35238") -> Commune:
+async def make_commune(app: Litestar, insee: str = "35238", name: str = "Rennes") -> Commune:
     """Create a commune, its voirie and état-civil services and staff (admin, agent, comms)."""
-    commune = await organisation.create_commune("Rennes", insee, phone="02 23 62 10 10")
+    commune = await organisation.create_commune(name, insee, phone="02 23 62 10 10")
     voirie = await organisation.create_service(
         commune["id"], None, {"name": "Voirie", "phone": "02 23 62 10 20"}
     )

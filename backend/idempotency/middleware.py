@@ -205,6 +205,7 @@ class IdempotencyMiddleware:
         return (
             await IdempotencyRecord.select()
             .where(IdempotencyRecord.scope_key == _scope_key(who, key))
+            .output(load_json=True)
             .first()
         )
 

@@ -1,0 +1,45 @@
+"""The worker's scheduled jobs: short, idempotent ticks that read due work from our tables."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from backend.accounts.tables import RefreshToken
+from backend.idempotency.middleware import purge_expired
+from backend.settings import Settings
+
+log = logging.getLogger("relais.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job of the worker: a name, a period and the coroutine to run."""
+
+    name: str
+    seconds: int
+    run: Callable[[Settings], Awaitable[int]]
+
+
+async def purge_idempotency_records(settings: Settings) -> int:
+    """Forget stored answers older than the idempotency TTL."""
+    return await purge_expired(settings.idempotency_ttl)
+
+
+async def purge_dead_refresh_tokens(settings: Settings) -> int:
+    """Delete refresh tokens expired or revoked for more than a day (retention of sessions)."""
+    cutoff = datetime.now(UTC) - timedelta(days=1)
+    deleted = (
+        await RefreshToken.delete()
+        .where((RefreshToken.expires_at < cutoff) | (RefreshToken.revoked_at < cutoff))
+        .returning(RefreshToken.id)
+    )
+    return len(deleted)
+
+
+JOBS: list[Job] = [
+    Job("purge-idempotency-records", 3600, purge_idempotency_records),
+    Job("purge-dead-refresh-tokens", 6 * 3600, purge_dead_refresh_tokens),
+]
