@@ -28,6 +28,7 @@ class Principal:
     account_id: UUID | None = None
     role: str | None = None
     device_id: UUID | None = None
+    can_send_alerts: bool = False
 
     @property
     def is_staff(self) -> bool:
@@ -53,15 +54,17 @@ async def resolve_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> P
     account_id: UUID | None = None
     role: str | None = None
     device_id: UUID | None = None
+    can_send_alerts = False
     if token := bearer_token(connection):
         claims = read_access_token(token, settings.secret_key)
         account_id, role = claims.account_id, claims.role
+        can_send_alerts = claims.can_send_alerts
     if device_token := connection.headers.get(DEVICE_HEADER):
         device = await authenticate_device(device_token.strip())
         if account_id is not None and device["account"] not in (None, account_id):
             raise InvalidToken("Cet appareil est lié à un autre compte. Reconnectez-vous.")
         device_id = device["id"]
-    principal = Principal(account_id=account_id, role=role, device_id=device_id)
+    principal = Principal(account_id, role, device_id, can_send_alerts)
     connection.scope[_CACHE_KEY] = principal  # type: ignore[literal-required]
     return principal
 

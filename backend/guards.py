@@ -34,6 +34,19 @@ async def device_required(
         )
 
 
+async def alerts_staff_required(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Staff allowed to send crisis alerts: admins, and staff given the alerts permission."""
+    principal = await resolve_principal(connection)
+    if principal.account_id is None:
+        raise Unauthenticated(_SIGN_IN)
+    if not (principal.is_staff and principal.can_send_alerts):
+        raise PermissionDenied(
+            "L'envoi d'alertes est réservé aux administrateurs et au personnel habilité."
+        )
+
+
 def staff_required(*roles: str) -> Guard:
     """A staff account with one of `roles` (admin always passes)."""
     allowed = set(roles) | {"admin"}

@@ -60,6 +60,19 @@ class Settings:
     rate_auth_per_account: tuple[int, int] = (10, 900)
     idempotency_ttl: int = 24 * 3600
     argon2_memory_kib: int = 65536
+    geocoder: str = "ban"
+    geocoder_url: str = ""
+    geocoder_timeout: float = 3.0
+    fcm_project_id: str = ""
+    fcm_credentials: str = ""
+    fcm_endpoint: str = ""
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:contact@relais.invalid"
+    daily_push_cap: int = 3
+    delivery_batch: int = 500
+    delivery_poll_seconds: float = 0.25
+    delivery_max_attempts: int = 8
+    alert_sender: str = "relais@commune.invalid"
     timezone: str = "Europe/Paris"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -87,6 +100,19 @@ def load_settings() -> Settings:
         rate_auth_per_account=_rate("RELAIS_RATE_AUTH_PER_ACCOUNT", "10/900"),
         idempotency_ttl=_int("RELAIS_IDEMPOTENCY_TTL", 24 * 3600),
         argon2_memory_kib=_int("RELAIS_ARGON2_MEMORY_KIB", 65536),
+        geocoder=os.environ.get("RELAIS_GEOCODER") or "ban",
+        geocoder_url=os.environ.get("RELAIS_GEOCODER_URL") or "",
+        geocoder_timeout=float(os.environ.get("RELAIS_GEOCODER_TIMEOUT") or 3.0),
+        fcm_project_id=os.environ.get("RELAIS_FCM_PROJECT_ID") or "",
+        fcm_credentials=os.environ.get("RELAIS_FCM_CREDENTIALS") or "",
+        fcm_endpoint=os.environ.get("RELAIS_FCM_ENDPOINT") or "",
+        vapid_private_key=os.environ.get("RELAIS_VAPID_PRIVATE_KEY") or "",
+        vapid_subject=os.environ.get("RELAIS_VAPID_SUBJECT") or "mailto:contact@relais.invalid",
+        daily_push_cap=_int("RELAIS_DAILY_PUSH_CAP", 3),
+        delivery_batch=_int("RELAIS_DELIVERY_BATCH", 500),
+        delivery_poll_seconds=float(os.environ.get("RELAIS_DELIVERY_POLL_SECONDS") or 0.25),
+        delivery_max_attempts=_int("RELAIS_DELIVERY_MAX_ATTEMPTS", 8),
+        alert_sender=os.environ.get("RELAIS_ALERT_SENDER") or "relais@commune.invalid",
     )
 
 

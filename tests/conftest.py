@@ -64,6 +64,7 @@ async def engines(pg_url: str, tmp_root: Path) -> AsyncIterator[dict[str, tuple[
         await database.start(engine)
         database.bind_engine(engine)
         await create_db_tables(*database.all_tables(), if_not_exists=True)
+        await database.create_extra_indexes()
         built[name] = (url, engine)
     yield built
     for _, engine in built.values():

@@ -120,7 +120,11 @@ async def _issue(account: dict[str, Any], family: UUID, settings: TokenSettings)
         )
     )
     access = issue_access_token(
-        account["id"], account["role"], settings.secret, settings.access_ttl
+        account["id"],
+        account["role"],
+        settings.secret,
+        settings.access_ttl,
+        can_send_alerts=account["role"] == "admin" or bool(account.get("can_send_alerts")),
     )
     return TokenPair(access, refresh, settings.access_ttl, account)
 

@@ -30,6 +30,8 @@ class Account(Table):
     role = Varchar(length=20, default="citizen", index=True)
     commune = ForeignKey(Commune, null=True, on_delete=OnDelete.set_null)
     is_active = Boolean(default=True)
+    # Staff allowed to send crisis alerts (admins always are).
+    can_send_alerts = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     last_login_at = Timestamptz(null=True, default=None)

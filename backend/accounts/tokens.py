@@ -21,14 +21,18 @@ class AccessClaims:
 
     account_id: UUID
     role: str
+    can_send_alerts: bool = False
 
 
-def issue_access_token(account_id: UUID, role: str, secret: str, ttl: int) -> str:
+def issue_access_token(
+    account_id: UUID, role: str, secret: str, ttl: int, can_send_alerts: bool = False
+) -> str:
     """A signed JWT valid `ttl` seconds."""
     now = datetime.now(UTC)
     claims = {
         "sub": str(account_id),
         "role": role,
+        "alerts": can_send_alerts,
         "typ": "access",
         "iat": now,
         "exp": now + timedelta(seconds=ttl),
@@ -47,7 +51,11 @@ def read_access_token(token: str, secret: str) -> AccessClaims:
     if claims.get("typ") != "access":
         raise InvalidToken("Jeton d'accès invalide. Reconnectez-vous.")
     try:
-        return AccessClaims(account_id=UUID(claims["sub"]), role=str(claims["role"]))
+        return AccessClaims(
+            account_id=UUID(claims["sub"]),
+            role=str(claims["role"]),
+            can_send_alerts=bool(claims.get("alerts", False)),
+        )
     except (KeyError, ValueError) as exc:
         raise InvalidToken("Jeton d'accès invalide. Reconnectez-vous.") from exc
 

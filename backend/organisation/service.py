@@ -223,6 +223,8 @@ async def update_staff(
         values[Account.display_name] = changes["display_name"]
     if "is_active" in changes:
         values[Account.is_active] = changes["is_active"]
+    if "can_send_alerts" in changes:
+        values[Account.can_send_alerts] = changes["can_send_alerts"]
     async with transaction():
         if values:
             await Account.update(values).where(Account.id == account_id)

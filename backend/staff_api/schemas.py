@@ -78,6 +78,7 @@ class StaffUpdate(CamelStruct):
     display_name: DisplayName | UnsetType = UNSET
     service_ids: list[UUID] | UnsetType = UNSET
     is_active: bool | UnsetType = UNSET
+    can_send_alerts: bool | UnsetType = UNSET
 
 
 class StaffOut(CamelStruct):
@@ -88,6 +89,7 @@ class StaffOut(CamelStruct):
     display_name: str
     role: str
     is_active: bool
+    can_send_alerts: bool
     service_ids: list[UUID]
     created_at: datetime
 
@@ -100,6 +102,7 @@ class StaffOut(CamelStruct):
             display_name=row["display_name"],
             role=row["role"],
             is_active=row["is_active"],
+            can_send_alerts=row["can_send_alerts"],
             service_ids=list(row["service_ids"]),
             created_at=row["created_at"],
         )
