@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from alerts.tables import Device
+from alerts.tables import Device, TopicFollow
 from backend.accounts.tokens import digest, new_secret
+from backend.database import transaction
 from backend.exceptions import InvalidToken, NotFound
 
 PLATFORMS = ("android", "ios", "web")
@@ -68,9 +69,73 @@ async def attach_to_account(device_id: UUID, account_id: UUID) -> None:
 
 
 async def update_device(device_id: UUID, changes: dict[str, Any]) -> dict[str, Any]:
-    """Change the device's locale or app version."""
-    allowed = {"locale", "app_version"}
+    """Change the device's locale, app version or quiet hours."""
+    allowed = {"locale", "app_version", "quiet_start", "quiet_end"}
     values = {getattr(Device, k): v for k, v in changes.items() if k in allowed}
     if values:
         await Device.update(values).where(Device.id == device_id)
     return await get_device(device_id)
+
+
+async def set_push_credential(
+    device_id: UUID,
+    kind: str,
+    token: str,
+    p256dh: str | None = None,
+    auth: str | None = None,
+) -> dict[str, Any]:
+    """Register or replace the device's push credential (FCM token or Web Push subscription).
+
+    A credential moves to the newest device presenting it: an app reinstalled on the same
+    phone keeps one registration, and nobody receives the same push twice.
+    """
+    async with transaction():
+        await Device.update(
+            {
+                Device.push_kind: None,
+                Device.push_token: None,
+                Device.push_p256dh: None,
+                Device.push_auth: None,
+            }
+        ).where((Device.push_token == token) & (Device.id != device_id))
+        await Device.update(
+            {
+                Device.push_kind: kind,
+                Device.push_token: token,
+                Device.push_p256dh: p256dh,
+                Device.push_auth: auth,
+                Device.push_updated_at: datetime.now(UTC),
+            }
+        ).where(Device.id == device_id)
+    return await get_device(device_id)
+
+
+async def clear_push_credential(device_id: UUID) -> None:
+    """Forget the device's push credential (notifications stay in the in-app inbox)."""
+    await Device.update(
+        {
+            Device.push_kind: None,
+            Device.push_token: None,
+            Device.push_p256dh: None,
+            Device.push_auth: None,
+            Device.push_updated_at: datetime.now(UTC),
+        }
+    ).where(Device.id == device_id)
+
+
+async def set_topics(device_id: UUID, topics: list[str]) -> list[str]:
+    """Replace the topics the device follows."""
+    wanted = sorted({t.strip().lower() for t in topics if t.strip()})
+    async with transaction():
+        await TopicFollow.delete().where(TopicFollow.device == device_id)
+        for topic in wanted:
+            await TopicFollow.insert(
+                TopicFollow(device=device_id, topic=topic, follow_key=f"{device_id}:{topic}")
+            )
+    return wanted
+
+
+async def topics_of(device_id: UUID) -> list[str]:
+    """The topics the device follows."""
+    rows = await TopicFollow.select(TopicFollow.topic).where(TopicFollow.device == device_id)
+    return sorted(r["topic"] for r in rows)

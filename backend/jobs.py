@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from alerts.places import purge_stale_live_positions
 from backend.accounts.tables import RefreshToken
 from backend.idempotency.middleware import purge_expired
 from backend.settings import Settings
@@ -39,7 +40,13 @@ async def purge_dead_refresh_tokens(settings: Settings) -> int:
     return len(deleted)
 
 
+async def purge_live_positions(settings: Settings) -> int:
+    """Forget live positions not refreshed for 48 hours (no lingering location data)."""
+    return await purge_stale_live_positions()
+
+
 JOBS: list[Job] = [
+    Job("purge-live-positions", 3600, purge_live_positions),
     Job("purge-idempotency-records", 3600, purge_idempotency_records),
     Job("purge-dead-refresh-tokens", 6 * 3600, purge_dead_refresh_tokens),
 ]

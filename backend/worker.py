@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from alerts.delivery import DeliveryWorker
+from alerts.push_setup import build_transports
 from backend import database
 from backend.jobs import JOBS, Job
 from backend.settings import Settings
@@ -59,10 +61,32 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     await database.start(engine)
     scheduler = build_scheduler(settings)
     scheduler.start()
-    log.info("worker started with %d job(s): %s", len(JOBS), ", ".join(j.name for j in JOBS))
+    transports = build_transports(
+        var_dir=settings.var_dir,
+        vapid_key=settings.vapid_private_key,
+        vapid_subject=settings.vapid_subject,
+        fcm_project_id=settings.fcm_project_id,
+        fcm_credentials=settings.fcm_credentials,
+        fcm_endpoint=settings.fcm_endpoint,
+    )
+    delivery = DeliveryWorker(
+        transports, batch_size=settings.delivery_batch, max_attempts=settings.delivery_max_attempts
+    )
+    # Delivery is a tight loop rather than an APScheduler interval: the first push of an alert
+    # must leave within a second of "send", and a busy outbox is drained batch after batch.
+    delivering = asyncio.create_task(delivery.run(stop, settings.delivery_poll_seconds))
+    log.info(
+        "worker started with delivery (%s) and %d job(s): %s",
+        ", ".join(transports),
+        len(JOBS),
+        ", ".join(j.name for j in JOBS),
+    )
     try:
         await stop.wait()
+        await delivering
     finally:
         scheduler.shutdown(wait=False)
+        for transport in transports.values():
+            await transport.aclose()
         await database.stop(engine)
         log.info("worker stopped")

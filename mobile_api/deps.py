@@ -11,6 +11,7 @@ from backend.accounts.service import TokenSettings
 from backend.auth import provide_principal
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings
+from geo import Geocoder
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:
@@ -31,6 +32,12 @@ def provide_limiter(request: Request[Any, Any, Any]) -> RateLimiter:
     return limiter
 
 
+def provide_geocoder(request: Request[Any, Any, Any]) -> Geocoder:
+    """The geocoder (BAN by default) built at start-up."""
+    geocoder: Geocoder = request.app.state.geocoder
+    return geocoder
+
+
 def client_ip(request: Request[Any, Any, Any]) -> str:
     """The client's address as the server sees it (run behind a proxy with proxy headers on)."""
     return request.client.host if request.client else "unknown"
@@ -41,4 +48,5 @@ DEPENDENCIES = {
     "token_settings": Provide(provide_token_settings, sync_to_thread=False),
     "limiter": Provide(provide_limiter, sync_to_thread=False),
     "principal": Provide(provide_principal),
+    "geocoder": Provide(provide_geocoder, sync_to_thread=False),
 }

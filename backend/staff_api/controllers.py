@@ -13,6 +13,7 @@ from backend.accounts.service import TokenSettings
 from backend.auth import Principal
 from backend.guards import staff_required
 from backend.organisation import service as organisation
+from backend.staff_api.alerts import StaffAlertController, StaffZoneController
 from backend.staff_api.deps import STAFF_DEPENDENCIES
 from backend.staff_api.schemas import (
     ServiceIn,
@@ -129,6 +130,11 @@ def staff_router() -> Router:
     """Every staff controller under /staff/v1."""
     return Router(
         path="/staff/v1",
-        route_handlers=[ServiceController, StaffController],
+        route_handlers=[
+            ServiceController,
+            StaffController,
+            StaffZoneController,
+            StaffAlertController,
+        ],
         dependencies=STAFF_DEPENDENCIES,
     )

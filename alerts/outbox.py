@@ -1,0 +1,182 @@
+"""`notify(...)`: the one way every domain reaches phones.
+
+It writes a message and one delivery row per device in the caller's transaction (the outbox):
+if the caller's transaction rolls back, nothing is sent; once it commits, the worker delivers,
+even across crashes. Every delivery row is also the device's in-app inbox entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from alerts.tables import Delivery, Device, Message
+from alerts.targeting import Recipient, device_recipient
+from backend.database import bulk_insert, transaction
+
+PARIS = ZoneInfo("Europe/Paris")
+
+# Levels of urgency, from the resident's point of view. The two top ones ignore quiet hours and
+# the daily cap, go first, and ring with high priority.
+LEVELS = ("information", "avertissement", "danger", "urgence_extreme")
+URGENT = frozenset({"danger", "urgence_extreme"})
+PRIORITY = {"urgence_extreme": 0, "danger": 1, "avertissement": 3, "information": 5}
+URGENCY = {"urgence_extreme": "high", "danger": "high", "avertissement": "normal"}
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What to say, once, whoever receives it."""
+
+    kind: str
+    subject: str
+    title: str
+    body: str
+    level: str = "information"
+    data: dict[str, str] = field(default_factory=dict)
+    collapse_key: str | None = None
+    ttl_seconds: int = 24 * 3600
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    """What notify() wrote."""
+
+    message_id: int
+    targeted: int
+    pushes: int
+    deferred: int
+    capped: int
+
+
+def _parse_hhmm(value: str | None) -> time | None:
+    if not value:
+        return None
+    hours, _, minutes = value.partition(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(now: datetime, start: str | None, end: str | None) -> datetime | None:
+    """When the device's quiet hours end, if `now` falls inside them (Europe/Paris wall clock)."""
+    begin, finish = _parse_hhmm(start), _parse_hhmm(end)
+    if begin is None or finish is None or begin == finish:
+        return None
+    local = now.astimezone(PARIS)
+    clock = local.time()
+    inside = begin <= clock < finish if begin < finish else (clock >= begin or clock < finish)
+    if not inside:
+        return None
+    day = local.date() if clock < finish else local.date() + timedelta(days=1)
+    # Built from the wall clock, so a quiet night across a DST change still ends at 07:00.
+    return datetime.combine(day, finish, tzinfo=PARIS).astimezone(UTC)
+
+
+def start_of_day(now: datetime) -> datetime:
+    """Midnight of `now`'s civil day in Europe/Paris, as UTC."""
+    local = now.astimezone(PARIS)
+    return datetime.combine(local.date(), time(0), tzinfo=PARIS).astimezone(UTC)
+
+
+async def _pushes_today(device_ids: list[UUID], now: datetime) -> dict[UUID, int]:
+    counts: dict[UUID, int] = {}
+    since = start_of_day(now)
+    for start in range(0, len(device_ids), 500):
+        chunk = device_ids[start : start + 500]
+        marks = ", ".join("{}" for _ in chunk)
+        rows = await Delivery.raw(
+            "SELECT device, COUNT(*) AS n FROM delivery WHERE counts_toward_cap = {} "
+            f"AND created_at >= {{}} AND device IN ({marks}) GROUP BY device",
+            True,
+            since,
+            *chunk,
+        )
+        counts.update({r["device"]: r["n"] for r in rows})
+    return counts
+
+
+async def notify(
+    notification: Notification,
+    recipients: Iterable[Recipient],
+    *,
+    daily_cap: int = 3,
+    now: datetime | None = None,
+) -> NotifyResult:
+    """Write the message and its deliveries in the current transaction (joins the caller's).
+
+    Urgent levels (danger, urgence extrême) are pushed at once to everyone. Lower levels wait
+    for the end of a device's quiet hours, and past `daily_cap` pushes in the civil day a
+    device gets the message in its inbox only (overuse erodes trust).
+    """
+    now = now or datetime.now(UTC)
+    unique = list({r.device_id: r for r in recipients}.values())
+    urgent = notification.level in URGENT
+    priority = PRIORITY.get(notification.level, 5)
+    counts = {} if urgent else await _pushes_today([r.device_id for r in unique], now)
+    rows: list[tuple[Any, ...]] = []
+    pushes = deferred = capped = 0
+    async with transaction():
+        message = Message(
+            kind=notification.kind,
+            subject=notification.subject,
+            title=notification.title,
+            body=notification.body,
+            data=notification.data,
+            urgency=URGENCY.get(notification.level, "normal"),
+            level=notification.level,
+            collapse_key=notification.collapse_key,
+            ttl_seconds=notification.ttl_seconds,
+            created_at=now,
+            expires_at=notification.expires_at,
+        )
+        await message.save()
+        for r in unique:
+            transport, status, due, counted = r.push_kind or "none", "pending", now, False
+            if r.push_kind is None:
+                status = "inbox"
+            elif not urgent:
+                if counts.get(r.device_id, 0) >= daily_cap:
+                    transport, status = "none", "capped"
+                    capped += 1
+                else:
+                    counted = True
+                    if (later := quiet_until(now, r.quiet_start, r.quiet_end)) is not None:
+                        due = later
+                        deferred += 1
+            if status == "pending":
+                pushes += 1
+            rows.append(
+                (message.id, r.device_id, transport, status, priority, 0, due, "", now, counted)
+            )
+        await bulk_insert(
+            Delivery,
+            [
+                "message",
+                "device",
+                "transport",
+                "status",
+                "priority",
+                "attempts",
+                "next_attempt_at",
+                "last_error",
+                "created_at",
+                "counts_toward_cap",
+            ],
+            rows,
+        )
+    return NotifyResult(message.id, len(unique), pushes, deferred, capped)
+
+
+async def recipients_of_accounts(account_ids: Iterable[UUID]) -> list[Recipient]:
+    """Every device of these accounts (a resident may have a phone and a tablet)."""
+    ids = list(dict.fromkeys(account_ids))
+    if not ids:
+        return []
+    rows = await Device.select(
+        Device.id, Device.push_kind, Device.quiet_start, Device.quiet_end, Device.locale
+    ).where(Device.account.is_in(ids))
+    return [device_recipient(r) for r in rows]
