@@ -40,9 +40,11 @@ BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
 
 
-def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: 5 s, 10 s, 20 s … capped at an hour."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+def backoff_seconds(
+    attempts: int, base: float = BACKOFF_BASE, rng: random.Random | None = None
+) -> float:
+    """Exponential backoff with jitter: about 5 s, 10 s, 20 s … capped at an hour."""
+    ceiling = min(BACKOFF_CAP, base * 2 ** max(0, attempts - 1))
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
@@ -67,11 +69,13 @@ class DeliveryWorker:
         batch_size: int = 500,
         max_attempts: int = 8,
         lease_seconds: float = 120.0,
+        backoff_base: float = BACKOFF_BASE,
     ) -> None:
         self.transports = dict(transports)
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self.lease = timedelta(seconds=lease_seconds)
+        self.backoff_base = backoff_base
         self.paused_until: dict[str, float] = {}
         self._messages: dict[int, dict[str, Any]] = {}
 
@@ -180,7 +184,7 @@ class DeliveryWorker:
             elif c.attempts >= self.max_attempts:
                 final.setdefault("failed", []).append((c.id, f"abandon : {result.reason}"))
             else:
-                when = now + timedelta(seconds=backoff_seconds(c.attempts))
+                when = now + timedelta(seconds=backoff_seconds(c.attempts, self.backoff_base))
                 retry.append((c.id, when, result.reason, False))
         for delivery_id, status, reason in immediate:
             final.setdefault(status, []).append((delivery_id, reason))
@@ -220,6 +224,16 @@ class DeliveryWorker:
                 ).where((Device.id == device_id) & (Device.push_token == token))
         if dead_tokens:
             log.info("pruned %d dead push credential(s)", len(dead_tokens))
+
+    async def drain(self, max_ticks: int = 1000) -> int:
+        """Tick until nothing is due now (tests and one-shot runs); returns rows handled."""
+        total = 0
+        for _ in range(max_ticks):
+            handled = await self.tick()
+            if handled == 0:
+                break
+            total += handled
+        return total
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.25) -> None:
         """Deliver until `stop` is set; sleeps `poll_seconds` when the outbox is empty."""
