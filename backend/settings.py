@@ -72,6 +72,7 @@ class Settings:
     delivery_batch: int = 500
     delivery_poll_seconds: float = 0.25
     delivery_max_attempts: int = 8
+    delivery_lease_seconds: float = 60.0
     alert_sender: str = "relais@commune.invalid"
     timezone: str = "Europe/Paris"
     extra: dict[str, str] = field(default_factory=dict)
@@ -112,6 +113,7 @@ def load_settings() -> Settings:
         delivery_batch=_int("RELAIS_DELIVERY_BATCH", 500),
         delivery_poll_seconds=float(os.environ.get("RELAIS_DELIVERY_POLL_SECONDS") or 0.25),
         delivery_max_attempts=_int("RELAIS_DELIVERY_MAX_ATTEMPTS", 8),
+        delivery_lease_seconds=float(os.environ.get("RELAIS_DELIVERY_LEASE_SECONDS") or 60.0),
         alert_sender=os.environ.get("RELAIS_ALERT_SENDER") or "relais@commune.invalid",
     )
 

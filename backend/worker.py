@@ -70,7 +70,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         fcm_endpoint=settings.fcm_endpoint,
     )
     delivery = DeliveryWorker(
-        transports, batch_size=settings.delivery_batch, max_attempts=settings.delivery_max_attempts
+        transports,
+        batch_size=settings.delivery_batch,
+        max_attempts=settings.delivery_max_attempts,
+        lease_seconds=settings.delivery_lease_seconds,
     )
     # Delivery is a tight loop rather than an APScheduler interval: the first push of an alert
     # must leave within a second of "send", and a busy outbox is drained batch after batch.
