@@ -42,6 +42,8 @@ async def _with_db(settings: Settings, action: str, args: argparse.Namespace) ->
             await _demo(settings)
         elif action == "create-staff":
             await _create_staff(settings, args)
+        elif action == "import-zones":
+            await _import_zones(args)
     finally:
         await database.stop(engine)
 
@@ -108,6 +110,39 @@ async def _create_staff(settings: Settings, args: argparse.Namespace) -> None:
         print(f"Initial password (hand it over securely): {password}")
 
 
+async def _import_zones(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from alerts.zones import import_zones
+    from backend.organisation.tables import Commune
+    from geo import GeoError
+
+    commune = await Commune.select().where(Commune.insee_code == args.commune).first()
+    if commune is None:
+        raise SystemExit(f"No commune with INSEE code {args.commune}.")
+    try:
+        data = await asyncio.to_thread(Path(args.file).read_bytes)
+    except OSError as exc:
+        raise SystemExit(f"Cannot read {args.file}: {exc.strerror}.") from exc
+    with Progress(transient=False) as progress:
+        task = progress.add_task(f"Importing zones into {commune['name']}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            created, updated, problems = await import_zones(
+                commune["id"], data, args.kind, advance
+            )
+        except GeoError as exc:
+            raise SystemExit(f"Not a GeoJSON FeatureCollection of zones: {exc}") from exc
+    print(f"{created} zone(s) created, {updated} updated.")
+    for problem in problems:
+        print(f"  skipped: {problem}")
+
+
 def _serve(settings: Settings, demo: bool) -> None:
     import uvicorn
 
@@ -146,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     staff.add_argument("--service", action="append", help="service slug (repeatable)")
     staff.add_argument("--name", default="")
     staff.add_argument("--password", help="initial password (generated when absent)")
+    zones = sub.add_parser("import-zones", help="import named zones from a GeoJSON file")
+    zones.add_argument("file", help="GeoJSON FeatureCollection (Polygon/MultiPolygon features)")
+    zones.add_argument("--commune", required=True, help="INSEE code of the commune")
+    zones.add_argument("--kind", default="quartier", help="quartier, commune, secteur...")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -165,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "migrate":
         asyncio.run(migrate(settings))
         print("Migrations applied.")
-    elif args.command in {"demo", "create-staff"}:
+    elif args.command in {"demo", "create-staff", "import-zones"}:
         asyncio.run(migrate(settings))
         asyncio.run(_with_db(settings, args.command, args))
     else:  # pragma: no cover - argparse refuses unknown commands

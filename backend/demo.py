@@ -31,6 +31,42 @@ def _token_settings(settings: Settings) -> TokenSettings:
     )
 
 
+def _ring(lat: float, lon: float, radius_m: float, sides: int) -> list[list[float]]:
+    import math
+
+    points = []
+    for i in range(sides):
+        angle = 2 * math.pi * i / sides
+        dlat = radius_m * math.cos(angle) / 111_320
+        dlon = radius_m * math.sin(angle) / (111_320 * math.cos(math.radians(lat)))
+        points.append([round(lon + dlon, 6), round(lat + dlat, 6)])
+    return [*points, points[0]]
+
+
+async def _demo_zones(commune_id: object) -> None:
+    """The commune's outline (approximate) and its centre-bourg quartier."""
+    from uuid import UUID
+
+    from alerts.zones import create_zone
+
+    assert isinstance(commune_id, UUID)
+    center = (48.0446, -1.8650)
+    await create_zone(
+        commune_id,
+        "Bréal-sous-Montfort",
+        DEMO_INSEE,
+        "commune",
+        {"type": "Polygon", "coordinates": [_ring(*center, 3500, 24)]},
+    )
+    await create_zone(
+        commune_id,
+        "Centre-bourg",
+        "centre-bourg",
+        "quartier",
+        {"type": "Polygon", "coordinates": [_ring(*center, 600, 12)]},
+    )
+
+
 async def load_demo(settings: Settings) -> list[DemoAccount] | None:
     """Create the demo commune and accounts; None when they already exist."""
     if await Commune.exists().where(Commune.insee_code == DEMO_INSEE):
@@ -79,6 +115,7 @@ async def load_demo(settings: Settings) -> list[DemoAccount] | None:
             service_ids=[services[s]["id"] for s in service_names],
             settings=ts,
         )
+    await _demo_zones(commune["id"])
     await create_account(
         email="citoyen@breal-demo.fr",
         password=DEMO_PASSWORD,

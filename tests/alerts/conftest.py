@@ -11,6 +11,7 @@ from alerts.delivery import DeliveryWorker
 from alerts.push_setup import build_transports
 from alerts.transports import generate_vapid_key_pair
 from backend.settings import Settings
+from tests.peers.ban import BanPeer
 from tests.peers.fcm_service import FcmService
 from tests.peers.webpush_service import WebPushService
 
@@ -30,6 +31,13 @@ def fcm_peer() -> Iterator[FcmService]:
 
 
 @pytest.fixture(scope="session")
+def ban_peer() -> Iterator[BanPeer]:
+    """A geocoder answering like the Base Adresse Nationale."""
+    with BanPeer() as peer:
+        yield peer
+
+
+@pytest.fixture(scope="session")
 def vapid_pem() -> str:
     """One VAPID identity for the run."""
     return generate_vapid_key_pair().private_pem
@@ -40,18 +48,22 @@ def push_settings(
     settings: Settings,
     webpush_peer: WebPushService,
     fcm_peer: FcmService,
+    ban_peer: BanPeer,
     vapid_pem: str,
     tmp_path: Path,
 ) -> Settings:
     """Settings pointing push delivery at the loopback peers."""
     webpush_peer.reset()
     fcm_peer.reset()
+    ban_peer.recover()
     account = fcm_peer.write_service_account(tmp_path / "service-account.json")
     return settings.with_(
         vapid_private_key=vapid_pem,
         fcm_project_id=fcm_peer.project_id,
         fcm_credentials=str(account),
         fcm_endpoint=fcm_peer.base_url,
+        geocoder_url=ban_peer.base_url,
+        geocoder_timeout=1.0,
     )
 
 

@@ -134,3 +134,37 @@ def test_worker_starts_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) ->
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "worker stopped" in err
+
+
+def test_import_zones_reports_progress_and_problems(tmp_path: Path) -> None:
+    import json
+
+    env = {"RELAIS_VAR_DIR": str(tmp_path), "RELAIS_DATABASE_URL": ""}
+    assert _run(["demo"], env).returncode == 0
+    square = [[[-1.87, 48.04], [-1.86, 48.04], [-1.86, 48.05], [-1.87, 48.05], [-1.87, 48.04]]]
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"nom": "La Gare", "code": "gare"},
+                "geometry": {"type": "Polygon", "coordinates": square},
+            },
+            {
+                "type": "Feature",
+                "properties": {"nom": "Cassée", "code": "x"},
+                "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]},
+            },
+        ],
+    }
+    path = tmp_path / "quartiers.geojson"
+    path.write_text(json.dumps(collection))
+    result = _run(["import-zones", str(path), "--commune", "35037"], env)
+    assert result.returncode == 0, result.stderr
+    assert "1 zone(s) created, 0 updated." in result.stdout
+    assert "skipped" in result.stdout and "Cassée" in result.stdout
+    again = _run(["import-zones", str(path), "--commune", "35037"], env)
+    assert "0 zone(s) created, 1 updated." in again.stdout
+    missing = _run(["import-zones", str(tmp_path / "absent.geojson"), "--commune", "35037"], env)
+    assert missing.returncode != 0
+    assert "Cannot read" in missing.stderr
