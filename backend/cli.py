@@ -133,9 +133,7 @@ async def _import_zones(args: argparse.Namespace) -> None:
             progress.update(task, completed=done, total=total)
 
         try:
-            created, updated, problems = await import_zones(
-                commune["id"], data, args.kind, advance
-            )
+            created, updated, problems = await import_zones(commune["id"], data, args.kind, advance)
         except GeoError as exc:
             raise SystemExit(f"Not a GeoJSON FeatureCollection of zones: {exc}") from exc
     print(f"{created} zone(s) created, {updated} updated.")
