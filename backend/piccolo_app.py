@@ -10,6 +10,8 @@ TABLE_MODULES = [
     "backend.idempotency.tables",
     "backend.audit.tables",
     "alerts.tables",
+    "backend.mail.tables",
+    "backend.demandes.tables",
 ]
 
 APP_CONFIG = AppConfig(

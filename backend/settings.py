@@ -74,6 +74,14 @@ class Settings:
     delivery_max_attempts: int = 8
     delivery_lease_seconds: float = 60.0
     alert_sender: str = "relais@commune.invalid"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "Mairie <ne-pas-repondre@commune.invalid>"
+    reopen_days: int = 30
+    media_max_bytes: int = 15 * 1024 * 1024
     timezone: str = "Europe/Paris"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -115,6 +123,15 @@ def load_settings() -> Settings:
         delivery_max_attempts=_int("RELAIS_DELIVERY_MAX_ATTEMPTS", 8),
         delivery_lease_seconds=float(os.environ.get("RELAIS_DELIVERY_LEASE_SECONDS") or 60.0),
         alert_sender=os.environ.get("RELAIS_ALERT_SENDER") or "relais@commune.invalid",
+        smtp_host=os.environ.get("RELAIS_SMTP_HOST") or "",
+        smtp_port=_int("RELAIS_SMTP_PORT", 25),
+        smtp_user=os.environ.get("RELAIS_SMTP_USER") or "",
+        smtp_password=os.environ.get("RELAIS_SMTP_PASSWORD") or "",
+        smtp_starttls=(os.environ.get("RELAIS_SMTP_STARTTLS") or "").lower()
+        in {"1", "true", "yes"},
+        mail_from=os.environ.get("RELAIS_MAIL_FROM") or "Mairie <ne-pas-repondre@commune.invalid>",
+        reopen_days=_int("RELAIS_REOPEN_DAYS", 30),
+        media_max_bytes=_int("RELAIS_MEDIA_MAX_BYTES", 15 * 1024 * 1024),
     )
 
 
