@@ -16,11 +16,13 @@ from backend import database
 from backend.errors import EXCEPTION_HANDLERS, problem
 from backend.idempotency.middleware import IdempotencyMiddleware
 from backend.interop.cap import CapController
+from backend.media_api import MediaController
 from backend.ratelimit import make_rate_limiter
 from backend.request_context import RequestIdMiddleware, add_request_id_header
 from backend.settings import Settings, get_settings
 from backend.staff_api.controllers import staff_router
 from geo import make_geocoder
+from media import LocalMediaStorage
 from mobile_api.deps import DEPENDENCIES
 from mobile_api.router import api_router
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or database.engine_from_url(settings.database_url)
     database.bind_engine(engine)
     limiter = make_rate_limiter(settings.redis_url)
+    storage = LocalMediaStorage(settings.var_dir / "media", f"{settings.public_url}/media")
     geocoder = make_geocoder(
         settings.geocoder, settings.geocoder_url or None, settings.geocoder_timeout
     )
@@ -74,13 +77,27 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 await database.stop(engine)
 
     return Litestar(
-        route_handlers=[health, ready, api_router(), staff_router(), CapController],
+        route_handlers=[
+            health,
+            ready,
+            api_router(),
+            staff_router(),
+            CapController,
+            MediaController,
+        ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestIdMiddleware, IdempotencyMiddleware],
         before_send=[add_request_id_header],
         lifespan=[lifespan],
-        state=State({"settings": settings, "rate_limiter": limiter, "geocoder": geocoder}),
+        state=State(
+            {
+                "settings": settings,
+                "rate_limiter": limiter,
+                "geocoder": geocoder,
+                "storage": storage,
+            }
+        ),
         openapi_config=OpenAPIConfig(
             title="Relais API",
             version=VERSION,

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.places import purge_stale_live_positions
 from backend.accounts.tables import RefreshToken
+from backend.demandes.jobs import close_resolved, fill_missing_addresses, remind_overdue
 from backend.idempotency.middleware import purge_expired
 from backend.settings import Settings
+from geo import make_geocoder
 
 log = logging.getLogger("relais.jobs")
 
@@ -45,7 +47,28 @@ async def purge_live_positions(settings: Settings) -> int:
     return await purge_stale_live_positions()
 
 
+async def remind_overdue_demandes(settings: Settings) -> int:
+    """Relances to services about demandes past their due date."""
+    return await remind_overdue()
+
+
+async def close_resolved_demandes(settings: Settings) -> int:
+    """Close resolved demandes past the reopening period."""
+    return await close_resolved(settings.reopen_days)
+
+
+async def fill_report_addresses(settings: Settings) -> int:
+    """Addresses of reports filed while the geocoder was down."""
+    geocoder = make_geocoder(
+        settings.geocoder, settings.geocoder_url or None, settings.geocoder_timeout
+    )
+    return await fill_missing_addresses(geocoder)
+
+
 JOBS: list[Job] = [
+    Job("remind-overdue-demandes", 3600, remind_overdue_demandes),
+    Job("close-resolved-demandes", 3600, close_resolved_demandes),
+    Job("fill-report-addresses", 300, fill_report_addresses),
     Job("purge-live-positions", 3600, purge_live_positions),
     Job("purge-idempotency-records", 3600, purge_idempotency_records),
     Job("purge-dead-refresh-tokens", 6 * 3600, purge_dead_refresh_tokens),

@@ -12,6 +12,7 @@ from backend.auth import provide_principal
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings
 from geo import Geocoder
+from media import MediaStorage
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:
@@ -38,6 +39,12 @@ def provide_geocoder(request: Request[Any, Any, Any]) -> Geocoder:
     return geocoder
 
 
+def provide_storage(request: Request[Any, Any, Any]) -> MediaStorage:
+    """Where photos are stored (a local directory by default)."""
+    storage: MediaStorage = request.app.state.storage
+    return storage
+
+
 def client_ip(request: Request[Any, Any, Any]) -> str:
     """The client's address as the server sees it (run behind a proxy with proxy headers on)."""
     return request.client.host if request.client else "unknown"
@@ -49,4 +56,5 @@ DEPENDENCIES = {
     "limiter": Provide(provide_limiter, sync_to_thread=False),
     "principal": Provide(provide_principal),
     "geocoder": Provide(provide_geocoder, sync_to_thread=False),
+    "storage": Provide(provide_storage, sync_to_thread=False),
 }

@@ -4,6 +4,11 @@ from litestar import Router
 
 from mobile_api.controllers.alerts import InboxController, ResidentAlertController
 from mobile_api.controllers.auth import AuthController
+from mobile_api.controllers.demandes import (
+    CategoryController,
+    DemandeController,
+    ReportController,
+)
 from mobile_api.controllers.devices import DeviceController, PushKeyController
 from mobile_api.controllers.following import PlaceController, ZoneController
 from mobile_api.controllers.me import MeController
@@ -22,5 +27,8 @@ def api_router() -> Router:
             ZoneController,
             ResidentAlertController,
             InboxController,
+            CategoryController,
+            DemandeController,
+            ReportController,
         ],
     )

@@ -78,6 +78,12 @@ class Demande(Table):
     category = ForeignKey(Category, null=False, on_delete=OnDelete.restrict, index=True)
     description = Text()
     requester = ForeignKey(Account, null=True, on_delete=OnDelete.set_null, index=True)
+    # The app installation that filed it (a device may report without an account).
+    device: ForeignKey[Table] = ForeignKey(
+        LazyTableReference("Device", module_path="alerts.tables"),
+        null=True,
+        on_delete=OnDelete.set_null,
+    )
     contact_name = Varchar(length=100, default="")
     contact_email = Varchar(length=254, default="")
     contact_phone = Varchar(length=30, default="")
