@@ -140,7 +140,15 @@ def _validation(
             field = _field_name(item, message)
             errors.append(FieldError(field, _french(message)))
     if not errors:
-        errors.append(FieldError("body", _french(str(exc.detail))))
+        detail = str(exc.detail)
+        if match := re.search(r"Missing required (\w+) parameter '([^']+)'", detail):
+            kind = {"query": "de requête", "header": "d'en-tête", "path": "de chemin"}
+            what = kind.get(match.group(1), "")
+            errors.append(
+                FieldError(match.group(2), f"Paramètre {what} obligatoire.".replace("  ", " "))
+            )
+        else:
+            errors.append(FieldError("body", _french(detail)))
     if any(e.message.startswith("Le contenu envoyé n'est pas un JSON") for e in errors):
         return problem(
             request,

@@ -100,10 +100,14 @@ async def db(
 
 
 @pytest.fixture
-def settings(db: str, engines: dict[str, tuple[str, Engine]]) -> Settings:
-    """Settings of the app under test, on the current engine (push and geocoding set below)."""
+def settings(db: str, engines: dict[str, tuple[str, Engine]], tmp_path: Path) -> Settings:
+    """Settings of the app under test, on the current engine, with its own var/ (media files);
+    push and geocoding are pointed at the loopback peers below."""
     return load_settings().with_(
-        database_url=engines[db][0], rate_auth_per_ip=(1000, 60), rate_auth_per_account=(1000, 60)
+        database_url=engines[db][0],
+        var_dir=tmp_path / "var",
+        rate_auth_per_ip=(1000, 60),
+        rate_auth_per_account=(1000, 60),
     )
 
 

@@ -35,6 +35,21 @@ def _scope_key(who: str, key: str) -> str:
     return hashlib.sha256(f"{who}\0{key}".encode()).hexdigest()
 
 
+def _request_hash(scope: Scope, body: bytes) -> str:
+    """What makes two requests "the same": path, query, content type and body.
+
+    A retried multipart upload carries a new random boundary: it is normalised away, so the
+    same form and files count as the same request.
+    """
+    content_type = _header(scope, b"content-type") or ""
+    if content_type.startswith("multipart/") and "boundary=" in content_type:
+        boundary = content_type.split("boundary=", 1)[1].split(";", 1)[0].strip('"')
+        body = body.replace(boundary.encode("latin-1"), b"<boundary>")
+        content_type = content_type.replace(boundary, "<boundary>")
+    parts = [scope.get("path", "").encode(), scope.get("query_string", b""), content_type.encode()]
+    return hashlib.sha256(b"\0".join([*parts, body])).hexdigest()
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -129,16 +144,7 @@ class IdempotencyMiddleware:
 
         who = caller_scope(scope, scope["app"].state.settings.secret_key)
         body = await _read_body(receive)
-        request_hash = hashlib.sha256(
-            b"\0".join(
-                [
-                    scope.get("path", "").encode(),
-                    scope.get("query_string", b""),
-                    (_header(scope, b"content-type") or "").encode(),
-                    body,
-                ]
-            )
-        ).hexdigest()
+        request_hash = _request_hash(scope, body)
 
         stored = await self._lookup(who, key)
         if stored is not None:

@@ -178,8 +178,8 @@ class StaffDemandeController(Controller):
         self,
         staff_scope: NamedDependency[StaffScope],
         status: FromQuery[str | None] = None,
-        service_id: FromQuery[UUID | None] = None,
-        category_id: FromQuery[UUID | None] = None,
+        service_id: Annotated[UUID | None, QueryParameter(name="serviceId")] = None,
+        category_id: Annotated[UUID | None, QueryParameter(name="categoryId")] = None,
         channel: FromQuery[str | None] = None,
         overdue: FromQuery[bool] = False,
         q: FromQuery[str | None] = None,
@@ -242,7 +242,9 @@ class StaffDemandeController(Controller):
         storage: NamedDependency[MediaStorage],
     ) -> StaffDemandeOut:
         """A demande with its whole timeline (internal notes included) and every photo."""
-        return await staff_demande(await workflow.demande_for_staff(staff_scope, demande_id), storage)
+        return await staff_demande(
+            await workflow.demande_for_staff(staff_scope, demande_id), storage
+        )
 
     @post("/{demande_id:uuid}/status", operation_id="changeDemandeStatus", status_code=HTTP_200_OK)
     async def change_status(
@@ -307,7 +309,10 @@ class StaffDemandeController(Controller):
 
     @post("/{demande_id:uuid}/notes", operation_id="noteOnDemande", status_code=HTTP_204_NO_CONTENT)
     async def note(
-        self, demande_id: FromPath[UUID], data: JSONBody[TextIn], staff_scope: NamedDependency[StaffScope]
+        self,
+        demande_id: FromPath[UUID],
+        data: JSONBody[TextIn],
+        staff_scope: NamedDependency[StaffScope],
     ) -> None:
         """An internal note, never shown to the resident."""
         await workflow.note(staff_scope, demande_id, data.text)

@@ -35,8 +35,9 @@ from mobile_api.demande_schemas import (
     TimelineItem,
 )
 
-# Five 15 MB photos plus the form: above this the upload is refused before being read.
-REPORT_MAX_BODY = 80 * 1024 * 1024
+# Five phone photos (3–5 MB each) and the form fit; above this the upload is refused before
+# being read, so a 30 MB upload costs the server nothing.
+REPORT_MAX_BODY = 25 * 1024 * 1024
 
 
 def photo_out(storage: MediaStorage, row: dict[str, Any]) -> PhotoOut:
@@ -118,7 +119,9 @@ class CategoryController(Controller):
 
     @get("/", operation_id="listCategories")
     async def list_categories(
-        self, request: Request[Any, Any, Any], commune_id: FromQuery[UUID]
+        self,
+        request: Request[Any, Any, Any],
+        commune_id: Annotated[UUID, QueryParameter(name="communeId")],
     ) -> Response[CategoryTree]:
         """The category tree of a commune (ETag: the app caches it until it changes)."""
         rows, version = await category_tree(commune_id)
@@ -291,8 +294,8 @@ class ReportController(Controller):
     @get("/nearby", operation_id="nearbyReports")
     async def nearby(
         self,
-        commune_id: FromQuery[UUID],
-        category_id: FromQuery[UUID],
+        commune_id: Annotated[UUID, QueryParameter(name="communeId")],
+        category_id: Annotated[UUID, QueryParameter(name="categoryId")],
         lat: Annotated[float, QueryParameter(ge=-90, le=90)],
         lon: Annotated[float, QueryParameter(ge=-180, le=180)],
         storage: NamedDependency[MediaStorage],
@@ -317,10 +320,10 @@ class ReportController(Controller):
     async def map(
         self,
         bbox: FromQuery[str],
-        commune_id: FromQuery[UUID | None] = None,
-        category_id: FromQuery[UUID | None] = None,
+        commune_id: Annotated[UUID | None, QueryParameter(name="communeId")] = None,
+        category_id: Annotated[UUID | None, QueryParameter(name="categoryId")] = None,
         status: FromQuery[str | None] = None,
-        max_age_days: Annotated[int, QueryParameter(ge=1, le=3650)] = 180,
+        max_age_days: Annotated[int, QueryParameter(name="maxAgeDays", ge=1, le=3650)] = 180,
         limit: Annotated[int, QueryParameter(ge=1, le=reports.MAP_CAP)] = reports.MAP_CAP,
     ) -> Response[dict[str, Any]]:
         """Public reports in a box (`bbox=west,south,east,north`) as GeoJSON, no personal data."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 
 from alerts import devices, places, zones
@@ -112,6 +113,8 @@ class ZoneController(Controller):
     tags = ["Lieux suivis"]
 
     @get("/", operation_id="listZones")
-    async def list_zones(self, commune_id: FromQuery[UUID | None] = None) -> list[ZoneOut]:
+    async def list_zones(
+        self, commune_id: Annotated[UUID | None, QueryParameter(name="communeId")] = None
+    ) -> list[ZoneOut]:
         """Named zones (quartiers, communes), optionally of one commune."""
         return [ZoneOut.from_row(r) for r in await zones.list_zones(commune_id)]
