@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from backend.accounts.tables import StaffAssignment
-from backend.database import transaction
+from backend.database import is_postgres, transaction
 from backend.demandes import notifications
 from backend.demandes.errors import InvalidTransition, ReopenRefused
 from backend.demandes.service import add_entry, requester_email
@@ -83,7 +83,11 @@ async def inbox(
         query = query.where((Demande.due_at < datetime.now(UTC)) & Demande.status.is_in(list(OPEN)))
     if filters.query:
         needle = f"%{filters.query.strip()}%"
-        query = query.where(Demande.reference.like(needle) | Demande.description.ilike(needle))
+        # SQLite's LIKE already ignores ASCII case; PostgreSQL needs ILIKE.
+        text = (
+            Demande.description.ilike(needle) if is_postgres() else Demande.description.like(needle)
+        )
+        query = query.where(Demande.reference.like(needle) | text)
     if before is not None:
         query = query.where(Demande.created_at < before)
     rows = await query.order_by(Demande.created_at, ascending=False).limit(limit + 1)

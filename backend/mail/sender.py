@@ -82,6 +82,7 @@ class OutgoingEmail:
     attachment: str
     attempts: int
     created_at: datetime
+    lease_end: datetime  # also the claim's fencing token (see `_still_ours`)
 
 
 class _RelayUnavailable(Exception):
@@ -118,6 +119,7 @@ async def _claim(now: datetime, batch: int, lease_seconds: float) -> list[Outgoi
             attachment=r["attachment"] or "",
             attempts=int(r["attempts"]),
             created_at=_as_datetime(r["created_at"]),
+            lease_end=lease_end,
         )
         for r in rows
     ]
@@ -125,25 +127,32 @@ async def _claim(now: datetime, batch: int, lease_seconds: float) -> list[Outgoi
     return claimed
 
 
-async def _update(email_id: int, values: dict[Any, Any]) -> None:
-    # Only while still ours: a row whose lease ran out may have been claimed by another worker.
+def _still_ours(mails: Sequence[OutgoingEmail]) -> Any:
+    # Only while our claim holds: once a lease ran out another worker may have claimed the row,
+    # which moved its lease end; the exact lease end we wrote is the claim's fencing token.
+    return (
+        EmailMessage.id.is_in([m.id for m in mails])
+        & (EmailMessage.status == "sending")
+        & (EmailMessage.next_attempt_at == mails[0].lease_end)
+    )
+
+
+async def _update(mail: OutgoingEmail, values: dict[Any, Any]) -> None:
     async with transaction():
-        await EmailMessage.update(values).where(
-            (EmailMessage.id == email_id) & (EmailMessage.status == "sending")
-        )
+        await EmailMessage.update(values).where(_still_ours([mail]))
 
 
-async def _mark_sent(email_id: int) -> None:
+async def _mark_sent(mail: OutgoingEmail) -> None:
     now = datetime.now(UTC)
     await _update(
-        email_id,
+        mail,
         {EmailMessage.status: "sent", EmailMessage.sent_at: now, EmailMessage.last_error: ""},
     )
 
 
-async def _mark_failed(email_id: int, reason: str) -> None:
-    log.warning("e-mail #%d failed for good: %s", email_id, reason)
-    await _update(email_id, {EmailMessage.status: "failed", EmailMessage.last_error: reason[:200]})
+async def _mark_failed(mail: OutgoingEmail, reason: str) -> None:
+    log.warning("e-mail #%d failed for good: %s", mail.id, reason)
+    await _update(mail, {EmailMessage.status: "failed", EmailMessage.last_error: reason[:200]})
 
 
 async def _retry_later(
@@ -151,12 +160,12 @@ async def _retry_later(
 ) -> None:
     """A temporary failure of this message: back off, or give up after ``max_attempts``."""
     if mail.attempts >= max_attempts:
-        await _mark_failed(mail.id, f"abandon après {mail.attempts} tentatives : {reason}")
+        await _mark_failed(mail, f"abandon après {mail.attempts} tentatives : {reason}")
         return
     wait = backoff_seconds(mail.attempts, backoff_base)
     log.info("e-mail #%d deferred %.0f s: %s", mail.id, wait, reason)
     await _update(
-        mail.id,
+        mail,
         {
             EmailMessage.status: "pending",
             EmailMessage.next_attempt_at: datetime.now(UTC) + timedelta(seconds=wait),
@@ -178,7 +187,7 @@ async def _release(emails: Sequence[OutgoingEmail], reason: str, delay: float) -
                 EmailMessage.next_attempt_at: when,
                 EmailMessage.last_error: reason[:200],
             }
-        ).where(EmailMessage.id.is_in([e.id for e in emails]) & (EmailMessage.status == "sending"))
+        ).where(_still_ours(emails))
 
 
 # -- composing -------------------------------------------------------------------------------
@@ -347,7 +356,7 @@ async def _send_one(
     try:
         message = build_message(settings, mail, datetime.now(UTC))
     except (ValueError, TypeError, LookupError) as exc:  # a row no header can carry
-        await _mark_failed(mail.id, f"message invalide : {exc}")
+        await _mark_failed(mail, f"message invalide : {exc}")
         return
     try:
         await client.send_message(message)
@@ -357,13 +366,13 @@ async def _send_one(
     except aiosmtplib.SMTPResponseException as exc:  # MAIL FROM or DATA refused
         await _outcome(mail, exc.code, exc.message, max_attempts, backoff_base)
     except aiosmtplib.SMTPNotSupported as exc:  # e.g. a non-ASCII address without SMTPUTF8
-        await _mark_failed(mail.id, _reason(exc))
+        await _mark_failed(mail, _reason(exc))
     except (aiosmtplib.SMTPException, OSError) as exc:  # disconnected, timed out
         # The server may have accepted the message just before the line dropped: a retry can
         # duplicate it, which beats losing an acknowledgment the law requires.
         await _retry_later(mail, _reason(exc), max_attempts=max_attempts, backoff_base=backoff_base)
     else:
-        await _mark_sent(mail.id)
+        await _mark_sent(mail)
         log.info("e-mail #%d sent to %s", mail.id, mail.to_address)
 
 
@@ -372,7 +381,7 @@ async def _outcome(
 ) -> None:
     reason = f"{code} {' '.join(text.split())}"
     if 500 <= code < 600:  # permanent (RFC 5321 §4.2.1): retrying cannot help
-        await _mark_failed(mail.id, reason)
+        await _mark_failed(mail, reason)
     else:
         await _retry_later(mail, reason, max_attempts=max_attempts, backoff_base=backoff_base)
 
@@ -406,7 +415,7 @@ async def _write_files(
         try:
             data = build_message(settings, mail, now).as_bytes(policy=_FILE_POLICY)
         except (ValueError, TypeError, LookupError) as exc:
-            await _mark_failed(mail.id, f"message invalide : {exc}")
+            await _mark_failed(mail, f"message invalide : {exc}")
             continue
         path = folder / f"{now:%Y%m%dT%H%M%S}-{mail.id}.eml"
         try:
@@ -416,7 +425,7 @@ async def _write_files(
                 mail, _reason(exc), max_attempts=max_attempts, backoff_base=backoff_base
             )
             continue
-        await _mark_sent(mail.id)
+        await _mark_sent(mail)
         log.info(
             "e-mail #%d to %s written to %s (no SMTP host set)", mail.id, mail.to_address, path
         )

@@ -122,16 +122,12 @@ class CategoryController(Controller):
         self,
         request: Request[Any, Any, Any],
         commune_id: Annotated[UUID, QueryParameter(name="communeId")],
-    ) -> Response[CategoryTree]:
+    ) -> Response[CategoryTree | None]:
         """The category tree of a commune (ETag: the app caches it until it changes)."""
         rows, version = await category_tree(commune_id)
         etag = f'"{version}"'
         if request.headers.get("if-none-match") == etag:
-            return Response(
-                CategoryTree(version=version, categories=[]),
-                status_code=304,
-                headers={"ETag": etag},
-            )
+            return Response(None, status_code=304, headers={"ETag": etag})
         tree = CategoryTree(
             version=version,
             categories=[
