@@ -11,6 +11,7 @@ from alerts.places import purge_stale_live_positions
 from backend.accounts.tables import RefreshToken
 from backend.demandes.jobs import close_resolved, fill_missing_addresses, remind_overdue
 from backend.idempotency.middleware import purge_expired
+from backend.mail.sender import mail_job
 from backend.settings import Settings
 from geo import make_geocoder
 
@@ -66,6 +67,7 @@ async def fill_report_addresses(settings: Settings) -> int:
 
 
 JOBS: list[Job] = [
+    mail_job(),
     Job("remind-overdue-demandes", 3600, remind_overdue_demandes),
     Job("close-resolved-demandes", 3600, close_resolved_demandes),
     Job("fill-report-addresses", 300, fill_report_addresses),

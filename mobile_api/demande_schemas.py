@@ -13,7 +13,7 @@ from mobile_api.schemas import CamelStruct, Latitude, Longitude
 
 Description = Annotated[str, Meta(min_length=3, max_length=4000)]
 ContactName = Annotated[str, Meta(max_length=100)]
-ContactEmail = Annotated[str, Meta(max_length=254)]
+ContactEmail = Annotated[str, Meta(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 ContactPhone = Annotated[str, Meta(max_length=30, pattern=r"^[0-9+ ().-]*$")]
 
 

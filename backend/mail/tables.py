@@ -16,7 +16,9 @@ class EmailMessage(Table):
     attachment_name = Varchar(length=100, default="")
     attachment_type = Varchar(length=100, default="")
     attachment = Text(default="")
-    status = Varchar(length=10, default="pending", index=True)  # pending, sent, failed
+    # pending, sending, sent, failed; while a row is "sending", next_attempt_at is the end of
+    # the lease of the worker sending it.
+    status = Varchar(length=10, default="pending", index=True)
     attempts = SmallInt(default=0)
     next_attempt_at = Timestamptz(default=TimestamptzNow(), index=True)
     last_error = Varchar(length=200, default="")
