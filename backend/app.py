@@ -16,6 +16,7 @@ from backend import database
 from backend.errors import EXCEPTION_HANDLERS, problem
 from backend.idempotency.middleware import IdempotencyMiddleware
 from backend.interop.cap import CapController
+from backend.interop.feeds import FeedController
 from backend.media_api import MediaController
 from backend.ratelimit import make_rate_limiter
 from backend.request_context import RequestIdMiddleware, add_request_id_header
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             api_router(),
             staff_router(),
             CapController,
+            FeedController,
             MediaController,
         ],
         dependencies=DEPENDENCIES,

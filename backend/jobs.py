@@ -12,6 +12,7 @@ from backend.accounts.tables import RefreshToken
 from backend.demandes.jobs import close_resolved, fill_missing_addresses, remind_overdue
 from backend.idempotency.middleware import purge_expired
 from backend.mail.sender import mail_job
+from backend.news.service import publish_due
 from backend.settings import Settings
 from geo import make_geocoder
 
@@ -66,7 +67,13 @@ async def fill_report_addresses(settings: Settings) -> int:
     return await fill_missing_addresses(geocoder)
 
 
+async def publish_scheduled_news(settings: Settings) -> int:
+    """Publish scheduled news and events whose time has come; unpublish expired ones."""
+    return await publish_due(settings.daily_push_cap)
+
+
 JOBS: list[Job] = [
+    Job("publish-scheduled-news", 30, publish_scheduled_news),
     mail_job(),
     Job("remind-overdue-demandes", 3600, remind_overdue_demandes),
     Job("close-resolved-demandes", 3600, close_resolved_demandes),

@@ -11,13 +11,17 @@ from litestar.params import FromPath
 
 from backend.demandes.tables import Photo
 from backend.exceptions import NotFound
+from backend.news.tables import NewsImage
 from media import MediaNotFound, MediaStorage
 
 
 async def publicly_visible(key: str) -> bool:
-    """A key is public while some non-redacted photo uses it."""
-    return await Photo.exists().where(
+    """A key is public while a non-redacted report photo or a news image uses it."""
+    photo = await Photo.exists().where(
         ((Photo.display_key == key) | (Photo.thumb_key == key)) & (Photo.redacted == False)  # noqa: E712
+    )
+    return photo or await NewsImage.exists().where(
+        (NewsImage.display_key == key) | (NewsImage.thumb_key == key)
     )
 
 

@@ -12,6 +12,7 @@ TABLE_MODULES = [
     "alerts.tables",
     "backend.mail.tables",
     "backend.demandes.tables",
+    "backend.news.tables",
 ]
 
 APP_CONFIG = AppConfig(

@@ -12,6 +12,7 @@ from mobile_api.controllers.demandes import (
 from mobile_api.controllers.devices import DeviceController, PushKeyController
 from mobile_api.controllers.following import PlaceController, ZoneController
 from mobile_api.controllers.me import MeController
+from mobile_api.controllers.news import AgendaController, NewsController
 
 
 def api_router() -> Router:
@@ -30,5 +31,7 @@ def api_router() -> Router:
             CategoryController,
             DemandeController,
             ReportController,
+            NewsController,
+            AgendaController,
         ],
     )

@@ -16,6 +16,7 @@ from backend.organisation import service as organisation
 from backend.staff_api.alerts import StaffAlertController, StaffZoneController
 from backend.staff_api.demandes import StaffCategoryController, StaffDemandeController
 from backend.staff_api.deps import STAFF_DEPENDENCIES
+from backend.staff_api.news import StaffNewsController
 from backend.staff_api.schemas import (
     ServiceIn,
     ServiceOut,
@@ -138,6 +139,7 @@ def staff_router() -> Router:
             StaffAlertController,
             StaffCategoryController,
             StaffDemandeController,
+            StaffNewsController,
         ],
         dependencies=STAFF_DEPENDENCIES,
     )
