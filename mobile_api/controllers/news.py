@@ -68,7 +68,11 @@ def news_out(
         accessibility=row["accessibility"],
         registration_url=row["registration_url"],
         event_status=row["event_status"],
-        ics_url=f"{public_url}/api/v1/events/{row['id']}.ics" if row["kind"] == "event" else None,
+        ics_url=(
+            f"{public_url}/api/v1/events/{row['id']}/calendar.ics"
+            if row["kind"] == "event"
+            else None
+        ),
     )
 
 
@@ -205,7 +209,7 @@ class AgendaController(Controller):
         rows = await reading.agenda(filters, start, end, near)
         return Response(await many_out(rows, storage, settings.public_url), headers=headers)
 
-    @get("/{item_id:uuid}.ics", operation_id="eventIcs", media_type="text/calendar")
+    @get("/{item_id:uuid}/calendar.ics", operation_id="eventIcs", media_type="text/calendar")
     async def ics(
         self, item_id: FromPath[UUID], settings: NamedDependency[Settings]
     ) -> Response[bytes]:
