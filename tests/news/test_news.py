@@ -118,7 +118,7 @@ async def test_a_scheduled_event_is_published_on_time_and_pushed_once(
 async def test_quiet_hours_and_the_daily_cap_hold_news_pushes(
     client: Client, app: Litestar, worker: DeliveryWorker, webpush_peer: WebPushService
 ) -> None:
-    commune, comms, zone_id = await _staff(client, app)
+    commune, comms, _zone_id = await _staff(client, app)
     now = datetime.now(UTC).astimezone()
     sleeper_sub, busy_sub = webpush_peer.create_subscription(), webpush_peer.create_subscription()
     sleeper = await device(
