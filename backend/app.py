@@ -13,10 +13,13 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from piccolo.engine.base import Engine
 
 from backend import database
+from backend.appointments.ants import AntsClient
 from backend.errors import EXCEPTION_HANDLERS, problem
 from backend.idempotency.middleware import IdempotencyMiddleware
+from backend.interop.ants_editor import AntsEditorController
 from backend.interop.cap import CapController
 from backend.interop.feeds import FeedController
+from backend.interop.open311 import Open311Controller
 from backend.media_api import MediaController
 from backend.ratelimit import make_rate_limiter
 from backend.request_context import RequestIdMiddleware, add_request_id_header
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or database.engine_from_url(settings.database_url)
     database.bind_engine(engine)
     limiter = make_rate_limiter(settings.redis_url)
+    ants = AntsClient(settings.ants_url, settings.ants_token)
     storage = LocalMediaStorage(settings.var_dir / "media", f"{settings.public_url}/media")
     geocoder = make_geocoder(
         settings.geocoder, settings.geocoder_url or None, settings.geocoder_timeout
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             await limiter.aclose()
+            await ants.aclose()
             if owns_engine:
                 await database.stop(engine)
 
@@ -84,7 +89,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             api_router(),
             staff_router(),
             CapController,
+            Open311Controller,
             FeedController,
+            AntsEditorController,
             MediaController,
         ],
         dependencies=DEPENDENCIES,
@@ -98,6 +105,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 "rate_limiter": limiter,
                 "geocoder": geocoder,
                 "storage": storage,
+                "ants": ants,
             }
         ),
         openapi_config=OpenAPIConfig(

@@ -44,6 +44,8 @@ async def _with_db(settings: Settings, action: str, args: argparse.Namespace) ->
             await _create_staff(settings, args)
         elif action == "import-zones":
             await _import_zones(args)
+        elif action == "create-open311-key":
+            await _create_open311_key(args)
     finally:
         await database.stop(engine)
 
@@ -141,6 +143,22 @@ async def _import_zones(args: argparse.Namespace) -> None:
         print(f"  skipped: {problem}")
 
 
+async def _create_open311_key(args: argparse.Namespace) -> None:
+    from backend.exceptions import DomainError
+    from backend.interop.open311_service import create_api_key
+    from backend.organisation.tables import Commune
+
+    commune = await Commune.select().where(Commune.insee_code == args.commune).first()
+    if commune is None:
+        raise SystemExit(f"No commune with INSEE code {args.commune}.")
+    try:
+        key = await create_api_key(commune["id"], args.name)
+    except DomainError as exc:
+        raise SystemExit(exc.detail) from exc
+    print(f"Open311 API key for {args.name!r} in {commune['name']} (shown once, keep it now):")
+    print(key)
+
+
 def _serve(settings: Settings, demo: bool) -> None:
     import uvicorn
 
@@ -183,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     zones.add_argument("file", help="GeoJSON FeatureCollection (Polygon/MultiPolygon features)")
     zones.add_argument("--commune", required=True, help="INSEE code of the commune")
     zones.add_argument("--kind", default="quartier", help="quartier, commune, secteur...")
+    o311 = sub.add_parser("create-open311-key", help="create an Open311 API key for a client app")
+    o311.add_argument("--commune", required=True, help="INSEE code of the commune")
+    o311.add_argument("--name", required=True, help="the client application, e.g. FixMyStreet")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -202,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "migrate":
         asyncio.run(migrate(settings))
         print("Migrations applied.")
-    elif args.command in {"demo", "create-staff", "import-zones"}:
+    elif args.command in {"demo", "create-staff", "import-zones", "create-open311-key"}:
         asyncio.run(migrate(settings))
         asyncio.run(_with_db(settings, args.command, args))
     else:  # pragma: no cover - argparse refuses unknown commands

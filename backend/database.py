@@ -6,10 +6,11 @@ module; the differences that matter (write locks, pools) are handled here once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote, urlparse
 
 from piccolo.engine.base import Engine
@@ -88,12 +89,30 @@ async def transaction() -> AsyncIterator[None]:
             yield
 
 
+#: How much of the SQLite file a connection may read through mmap instead of read() calls.
+SQLITE_MMAP_BYTES: Final = 1 << 30
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """A connection with the per-connection pragmas set (Piccolo opens one per query or
+    transaction, so a pragma run once at start would only reach a connection it then closes).
+
+    mmap: reading pages in place rather than copying each into the page cache; an alert to 100k
+    devices reads 100k device rows at random and is about a third faster so (bench_targeting).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+
+
 async def start(engine: Engine | None = None) -> None:
-    """Open the pool (PostgreSQL) or set WAL mode (SQLite)."""
+    """Open the pool (PostgreSQL) or set WAL mode and the connection pragmas (SQLite)."""
     engine = engine or current_engine()
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(min_size=1, max_size=20)
     elif isinstance(engine, SQLiteEngine):
+        engine.connection_kwargs.setdefault("factory", _SQLiteConnection)
         # WAL lets readers proceed while one writer writes; the setting persists in the file.
         await engine.run_ddl("PRAGMA journal_mode=WAL")
 
@@ -156,4 +175,38 @@ async def bulk_insert(table: type[Table], columns: list[str], rows: list[tuple[A
     else:
         cols = ", ".join(f'"{c}"' for c in columns)
         marks = ", ".join("?" for _ in columns)
-        await tx.connection.executemany(f'INSERT INTO "{name}" ({cols}) VALUES ({marks})', rows)
+        await tx.connection.executemany(
+            f'INSERT INTO "{name}" ({cols}) VALUES ({marks})', _adapted_for_sqlite(rows)
+        )
+
+
+#: Types sqlite3 binds as they are; any other goes through a registered adapter.
+_SQLITE_NATIVE: Final = frozenset({int, float, str, bytes, type(None)})
+
+
+def _adapted_for_sqlite(rows: list[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
+    """The rows, with each value many rows share adapted once, as sqlite3 would adapt it.
+
+    sqlite3 calls the adapter Piccolo registers for every value of every row: for the
+    timestamps all the rows of a fan-out share, that is two `astimezone` and `str` per row,
+    a third of the insert time. Columns of distinct values are left to sqlite3.
+    """
+    columns: list[Sequence[Any]] = []
+    changed = False
+    for column in zip(*rows, strict=True):
+        if set(map(type, column)) <= _SQLITE_NATIVE:
+            columns.append(column)
+            continue
+        shared = {id(value): value for value in column}  # the rows keep the objects alive
+        if len(shared) * 2 > len(column):
+            columns.append(column)
+            continue
+        adapted = {key: _sqlite_adapt(value) for key, value in shared.items()}
+        columns.append(list(map(adapted.__getitem__, map(id, column))))
+        changed = True
+    return list(zip(*columns, strict=True)) if changed else rows
+
+
+def _sqlite_adapt(value: Any) -> Any:
+    adapter = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    return value if adapter is None else adapter(value)

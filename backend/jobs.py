@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.places import purge_stale_live_positions
 from backend.accounts.tables import RefreshToken
+from backend.appointments.ants import AntsClient
+from backend.appointments.jobs import expire_holds, offer_waitlist, send_reminders, sync_ants
 from backend.demandes.jobs import close_resolved, fill_missing_addresses, remind_overdue
 from backend.idempotency.middleware import purge_expired
 from backend.mail.sender import mail_job
@@ -72,7 +74,35 @@ async def publish_scheduled_news(settings: Settings) -> int:
     return await publish_due(settings.daily_push_cap)
 
 
+async def appointment_reminders(settings: Settings) -> int:
+    """48 h and 2 h reminders of appointments."""
+    return await send_reminders()
+
+
+async def appointment_holds(settings: Settings) -> int:
+    """Give the slots of expired holds back."""
+    return await expire_holds()
+
+
+async def appointment_ants_sync(settings: Settings) -> int:
+    """Declare and remove appointments at the ANTS coordination API."""
+    client = AntsClient(settings.ants_url, settings.ants_token)
+    try:
+        return await sync_ants(client)
+    finally:
+        await client.aclose()
+
+
+async def appointment_waitlist(settings: Settings) -> int:
+    """Offer freed earlier slots to the waiting list."""
+    return await offer_waitlist()
+
+
 JOBS: list[Job] = [
+    Job("appointment-reminders", 300, appointment_reminders),
+    Job("appointment-holds", 60, appointment_holds),
+    Job("appointment-ants-sync", 30, appointment_ants_sync),
+    Job("appointment-waitlist", 600, appointment_waitlist),
     Job("publish-scheduled-news", 30, publish_scheduled_news),
     mail_job(),
     Job("remind-overdue-demandes", 3600, remind_overdue_demandes),

@@ -13,6 +13,7 @@ TABLE_MODULES = [
     "backend.mail.tables",
     "backend.demandes.tables",
     "backend.news.tables",
+    "backend.appointments.tables",
 ]
 
 APP_CONFIG = AppConfig(

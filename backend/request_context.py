@@ -50,6 +50,9 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # httpx logs every request URL at INFO: ANTS management URLs and push endpoints are not
+    # for the logs.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 class RequestIdMiddleware:

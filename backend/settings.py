@@ -81,6 +81,13 @@ class Settings:
     smtp_starttls: bool = False
     mail_from: str = "Mairie <ne-pas-repondre@commune.invalid>"
     reopen_days: int = 30
+    ants_url: str = "https://api-coordination.rendezvouspasseport.ants.gouv.fr/api"
+    ants_token: str = ""
+    ants_hub_token: str = ""
+    ants_outage_policy: str = "refuse"
+    appointment_limit_per_person: int = 2
+    rate_slots_per_ip: tuple[int, int] = (120, 60)
+    rate_booking_per_ip: tuple[int, int] = (20, 600)
     media_max_bytes: int = 15 * 1024 * 1024
     timezone: str = "Europe/Paris"
     extra: dict[str, str] = field(default_factory=dict)
@@ -131,6 +138,14 @@ def load_settings() -> Settings:
         in {"1", "true", "yes"},
         mail_from=os.environ.get("RELAIS_MAIL_FROM") or "Mairie <ne-pas-repondre@commune.invalid>",
         reopen_days=_int("RELAIS_REOPEN_DAYS", 30),
+        ants_url=os.environ.get("RELAIS_ANTS_URL")
+        or "https://api-coordination.rendezvouspasseport.ants.gouv.fr/api",
+        ants_token=os.environ.get("RELAIS_ANTS_TOKEN") or "",
+        ants_hub_token=os.environ.get("RELAIS_ANTS_HUB_TOKEN") or "",
+        ants_outage_policy=os.environ.get("RELAIS_ANTS_OUTAGE_POLICY") or "refuse",
+        appointment_limit_per_person=_int("RELAIS_APPOINTMENT_LIMIT", 2),
+        rate_slots_per_ip=_rate("RELAIS_RATE_SLOTS_PER_IP", "120/60"),
+        rate_booking_per_ip=_rate("RELAIS_RATE_BOOKING_PER_IP", "20/600"),
         media_max_bytes=_int("RELAIS_MEDIA_MAX_BYTES", 15 * 1024 * 1024),
     )
 

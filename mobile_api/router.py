@@ -3,6 +3,7 @@
 from litestar import Router
 
 from mobile_api.controllers.alerts import InboxController, ResidentAlertController
+from mobile_api.controllers.appointments import AppointmentController
 from mobile_api.controllers.auth import AuthController
 from mobile_api.controllers.demandes import (
     CategoryController,
@@ -33,5 +34,6 @@ def api_router() -> Router:
             ReportController,
             NewsController,
             AgendaController,
+            AppointmentController,
         ],
     )

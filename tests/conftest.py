@@ -33,6 +33,7 @@ from backend import database
 from backend.app import create_app
 from backend.settings import Settings, load_settings
 from tests.http import http_client
+from tests.peers.ants import AntsPeer
 from tests.peers.ban import BanPeer
 from tests.peers.fcm_service import FcmService
 from tests.peers.webpush_service import WebPushService
@@ -108,6 +109,8 @@ def settings(db: str, engines: dict[str, tuple[str, Engine]], tmp_path: Path) ->
         var_dir=tmp_path / "var",
         rate_auth_per_ip=(1000, 60),
         rate_auth_per_account=(1000, 60),
+        rate_slots_per_ip=(100_000, 60),
+        rate_booking_per_ip=(100_000, 60),
     )
 
 
@@ -146,6 +149,13 @@ def ban_peer() -> Iterator[BanPeer]:
 
 
 @pytest.fixture(scope="session")
+def ants_peer() -> Iterator[AntsPeer]:
+    """The ANTS coordination API (pre-request numbers, appointments of every editor)."""
+    with AntsPeer() as peer:
+        yield peer
+
+
+@pytest.fixture(scope="session")
 def vapid_pem() -> str:
     """One VAPID identity for the run."""
     return generate_vapid_key_pair().private_pem
@@ -157,6 +167,7 @@ def push_settings(
     webpush_peer: WebPushService,
     fcm_peer: FcmService,
     ban_peer: BanPeer,
+    ants_peer: AntsPeer,
     vapid_pem: str,
     tmp_path: Path,
 ) -> Settings:
@@ -164,6 +175,7 @@ def push_settings(
     webpush_peer.reset()
     fcm_peer.reset()
     ban_peer.recover()
+    ants_peer.clear()
     account = fcm_peer.write_service_account(tmp_path / "service-account.json")
     return settings.with_(
         vapid_private_key=vapid_pem,
@@ -171,6 +183,9 @@ def push_settings(
         fcm_credentials=str(account),
         fcm_endpoint=fcm_peer.base_url,
         geocoder_url=ban_peer.base_url,
+        ants_url=ants_peer.base_url,
+        ants_token=ants_peer.token,
+        ants_hub_token="hub-token-de-test",
         geocoder_timeout=1.0,
     )
 

@@ -92,12 +92,31 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
 
 
-def _ranges_sql(ranges: Any) -> tuple[str, list[int]]:
+def _in_ranges(ranges: Any, columns: str) -> tuple[str, list[int]]:
+    """A subquery of ``columns`` of the demandes in the cell ranges: one index range scan each.
+
+    UNION ALL rather than ``cell BETWEEN … OR cell BETWEEN …``: with more than a handful of
+    ranges SQLite estimates the OR dearer than reading the whole table (and does), and
+    PostgreSQL turns it into a bitmap heap scan that an index-only count cannot use.
+    """
     parts, args = [], []
     for r in ranges:
-        parts.append("cell BETWEEN {} AND {}")
+        parts.append(f"SELECT {columns} FROM demande WHERE cell BETWEEN {{}} AND {{}}")
         args.extend([r.first, r.last])
-    return ("(" + " OR ".join(parts) + ")") if parts else "1 = 0", args
+    if not parts:
+        return f"SELECT {columns} FROM demande WHERE 1 = 0", args
+    return " UNION ALL ".join(parts), args
+
+
+def _fenced(column: str) -> str:
+    """``column`` behind an expression no index serves (same value: the column is NOT NULL).
+
+    Both engines then have to reach the rows the way the query is written. Left to themselves
+    they take the index of ``category`` (every pothole of the commune), ``status`` or
+    ``created_at`` (to skip the sort) and read hundreds of thousands of rows instead of a few
+    thousand.
+    """
+    return f"COALESCE({column}, {column})"
 
 
 async def nearby_open(
@@ -115,13 +134,17 @@ async def nearby_open(
         area = circle(lat, lon, radius)
     except GeoError as exc:
         raise InvalidInput(str(exc), errors=[FieldError("lat", str(exc))]) from exc
-    where, args = _ranges_sql(area.cover().ranges)
+    columns = "id, reference, description, lat, lon, status, created_at, category, hidden, public"
+    candidates, args = _in_ranges(area.cover().ranges, columns)
     statuses = list(OPEN)
     marks = ", ".join("{}" for _ in statuses)
+    # Through the cell index only: the category's own index holds every report of the kind in
+    # the commune (see _fenced).
     rows = await Demande.raw(
-        "SELECT id, reference, description, lat, lon, status, created_at FROM demande "
-        f"WHERE {where} AND category = {{}} AND hidden = {{}} AND public = {{}} "
-        f"AND status IN ({marks})",
+        "SELECT id, reference, description, lat, lon, status, created_at "
+        f"FROM ({candidates}) AS candidates "
+        f"WHERE {_fenced('category')} = {{}} AND hidden = {{}} AND public = {{}} "
+        f"AND {_fenced('status')} IN ({marks})",
         *args,
         category_id,
         False,
@@ -166,10 +189,116 @@ class MapQuery:
     limit: int = MAP_CAP
 
 
+#: Edge cells aimed at when covering the map's box. The lat/lon filter is exact, so a coarse
+#: coverage costs only a few more candidates, and covering a city-sized box takes ~1 ms
+#: instead of ~8 ms with the default budget of 400 (small boxes get the same ranges).
+MAP_EDGE_CELLS = 100
+#: From this many stored demandes in the box's cell ranges, the map walks the newest demandes
+#: instead of reading every one in the ranges (tests/bench/bench_reports_map.py).
+MAP_SPATIAL_MAX = 10_000
+#: The walk reads the newest demandes by slices of this many, doubling each time.
+MAP_FIRST_SLICE = 2_048
+
+_MAP_COLUMNS = "id, reference, category, status, lat, lon, created_at, updated_at"
+_FILTER_COLUMNS = "public, hidden, commune"
+
+
+def _map_filters(commune_id: UUID | None, query: MapQuery) -> tuple[str, list[Any]]:
+    """What the map shows but its period: public, visible, in the box, the filters.
+
+    Filters that have an index of their own are fenced (``_fenced``): each query below says
+    which index it reads through.
+    """
+    sql = "public = {} AND hidden = {} AND lat BETWEEN {} AND {} AND lon BETWEEN {} AND {}"
+    params: list[Any] = [True, False, query.min_lat, query.max_lat, query.min_lon, query.max_lon]
+    if commune_id is not None:
+        sql += f" AND {_fenced('commune')} = {{}}"
+        params.append(commune_id)
+    if query.category_id is not None:
+        sql += f" AND {_fenced('category')} = {{}}"
+        params.append(query.category_id)
+    if query.statuses:
+        sql += f" AND {_fenced('status')} IN (" + ", ".join("{}" for _ in query.statuses) + ")"
+        params.extend(query.statuses)
+    return sql, params
+
+
+async def _map_in_ranges(
+    ranges: Any, filters: str, params: list[Any], since: datetime | None, stop: int
+) -> list[dict[str, Any]]:
+    """The map's rows read through the cell index (every demande in the ranges), sorted here."""
+    candidates, args = _in_ranges(ranges, f"{_MAP_COLUMNS}, {_FILTER_COLUMNS}")
+    sql = f"SELECT {_MAP_COLUMNS} FROM ({candidates}) AS candidates WHERE {filters}"
+    params = [*args, *params]
+    if since is not None:
+        sql += f" AND {_fenced('created_at')} >= {{}}"
+        params.append(since)
+    sql += f" ORDER BY {_fenced('created_at')} DESC LIMIT {{}}"
+    rows: list[dict[str, Any]] = await Demande.raw(sql, *params, stop)
+    return rows
+
+
+async def _map_newest(
+    filters: str, params: list[Any], since: datetime | None, stop: int
+) -> list[dict[str, Any]]:
+    """The map's rows read newest first through the created_at index, until ``stop`` of them.
+
+    The period is cut into slices of a known number of demandes (the bound of each is read from
+    the index alone), so that every query reads a bounded slice whatever plan the engine picks:
+    left to estimate how many demandes of a whole period lie in a box, PostgreSQL sometimes
+    sorts the whole period rather than walk it.
+    """
+    found: list[dict[str, Any]] = []
+    upper: datetime | None = None  # the slices already read are at or after this instant
+    size = MAP_FIRST_SLICE
+    while len(found) < stop:
+        period, period_params = [], []
+        if since is not None:
+            period.append("created_at >= {}")
+            period_params.append(since)
+        if upper is not None:
+            period.append("created_at < {}")
+            period_params.append(upper)
+        where = ("WHERE " + " AND ".join(period)) if period else ""
+        bound_rows = await Demande.raw(
+            f"SELECT created_at FROM demande {where} ORDER BY created_at DESC LIMIT 1 OFFSET {{}}",
+            *period_params,
+            size - 1,
+        )
+        lower = bound_rows[0]["created_at"] if bound_rows else since
+        slice_sql, slice_params = [filters], [*params]
+        if lower is not None:
+            slice_sql.append("created_at >= {}")
+            slice_params.append(lower)
+        if upper is not None:
+            slice_sql.append("created_at < {}")
+            slice_params.append(upper)
+        rows = await Demande.raw(
+            f"SELECT {_MAP_COLUMNS} FROM demande WHERE {' AND '.join(slice_sql)} "
+            "ORDER BY created_at DESC LIMIT {}",
+            *slice_params,
+            stop - len(found),
+        )
+        found.extend(rows)
+        if not bound_rows:  # the slice reached the start of the period
+            break
+        upper = lower
+        size *= 2
+    return found
+
+
 async def public_map(commune_id: UUID | None, query: MapQuery) -> tuple[list[dict[str, Any]], bool]:
     """Public, visible reports in the box (no personal data), newest first, capped.
 
     Returns the rows and whether the cap cut the list.
+
+    Two ways to the same rows, chosen by how many demandes the box's cell ranges hold (an
+    index-only count that stops at MAP_SPATIAL_MAX):
+
+    - few (a street, a quarter, the countryside): read them all through the cell index, keep
+      those shown, sort;
+    - many (a city, where the cap is always reached): walk the newest demandes and keep those in
+      the box until the cap is reached: a few thousand rows instead of hundreds of thousands.
     """
     if not (query.min_lon < query.max_lon and query.min_lat < query.max_lat):
         message = "Rectangle invalide : bbox=ouest,sud,est,nord (longitudes puis latitudes)."
@@ -190,34 +319,20 @@ async def public_map(commune_id: UUID | None, query: MapQuery) -> tuple[list[dic
         area = area_from_geojson(box)
     except GeoError as exc:
         raise InvalidInput(str(exc), errors=[FieldError("bbox", str(exc))]) from exc
-    where, args = _ranges_sql(area.cover().ranges)
-    sql = (
-        "SELECT id, reference, category, status, lat, lon, created_at, updated_at FROM demande "
-        f"WHERE {where} AND public = {{}} AND hidden = {{}} "
-        "AND lat BETWEEN {} AND {} AND lon BETWEEN {} AND {}"
+    ranges = area.cover(MAP_EDGE_CELLS).ranges
+    counted, args = _in_ranges(ranges, "1")
+    count = await Demande.raw(
+        f"SELECT COUNT(*) AS n FROM ({counted} LIMIT {{}}) AS candidates", *args, MAP_SPATIAL_MAX
     )
-    params: list[Any] = [
-        *args,
-        True,
-        False,
-        query.min_lat,
-        query.max_lat,
-        query.min_lon,
-        query.max_lon,
-    ]
-    if commune_id is not None:
-        sql += " AND commune = {}"
-        params.append(commune_id)
-    if query.category_id is not None:
-        sql += " AND category = {}"
-        params.append(query.category_id)
-    if query.statuses:
-        sql += " AND status IN (" + ", ".join("{}" for _ in query.statuses) + ")"
-        params.extend(query.statuses)
+    candidates = int(count[0]["n"])
+    if candidates == 0:
+        return [], False
+    since = None
     if query.max_age_days is not None:
-        sql += " AND created_at >= {}"
-        params.append(datetime.now(UTC) - timedelta(days=query.max_age_days))
-    sql += " ORDER BY created_at DESC LIMIT {}"
-    params.append(query.limit + 1)
-    rows = await Demande.raw(sql, *params)
+        since = datetime.now(UTC) - timedelta(days=query.max_age_days)
+    filters, params = _map_filters(commune_id, query)
+    if candidates < MAP_SPATIAL_MAX:
+        rows = await _map_in_ranges(ranges, filters, params, since, query.limit + 1)
+    else:
+        rows = await _map_newest(filters, params, since, query.limit + 1)
     return rows[: query.limit], len(rows) > query.limit

@@ -192,7 +192,13 @@ class IdempotencyMiddleware:
                     )
                 )
         except _NotStored:
-            pass  # rolled back: a failed request leaves nothing behind and is not replayed
+            # Rolled back: a failed request leaves nothing behind and is not stored. But if a
+            # concurrent retry with the same key succeeded meanwhile (ours failed *because* of
+            # it, e.g. the slot it just confirmed), the client must see that first answer.
+            stored = await self._lookup(who, key)
+            if stored is not None:
+                await self._replay(scope, send, stored, request_hash)
+                return
         except Exception as exc:
             if not is_unique_violation(exc):
                 raise

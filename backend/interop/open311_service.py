@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import nh3
 
+from backend.accounts.service import normalise_email
 from backend.database import transaction
 from backend.demandes import reports
 from backend.demandes.service import NewDemande, add_entry, checked_location, file_demande
@@ -38,7 +39,7 @@ from backend.demandes.tables import (
     Photo,
     TimelineEntry,
 )
-from backend.exceptions import InvalidInput
+from backend.exceptions import FieldError, InvalidInput
 from backend.organisation.service import get_commune
 from backend.organisation.tables import Commune, Service
 from geo import Geocoder, GeocodingUnavailable
@@ -55,8 +56,9 @@ FIRST_CHANGESET = datetime(2026, 1, 1, tzinfo=UTC)
 # Timeline kinds whose public text explains the current status (status_notes).
 _NOTE_KINDS = ("reply", "status")
 _IN_CHUNKS = 500  # ids per IN (...) list: well under SQLite's bound on query parameters
+_PHONE = re.compile(r"[0-9+ ().-]*")  # as the app's contact phone
 _POSTCODE = re.compile(r"\b(\d{5})\b")
-_OFFSET_WITH_SPACE = re.compile(r"^(.*\d) (\d{2}:?\d{2})$")
+_OFFSET_WITH_SPACE = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 
 
 class Open311Error(Exception):
@@ -242,7 +244,8 @@ async def create_api_key(commune_id: UUID, name: str) -> str:
     await get_commune(commune_id)
     label = name.strip()
     if not label or len(label) > 100:
-        raise _bad("Le nom de la clé (l'application cliente) fait 1 à 100 caractères.")
+        message = "Le nom de la clé (l'application cliente) fait 1 à 100 caractères."
+        raise InvalidInput(message, errors=[FieldError("name", message)])
     key = secrets.token_urlsafe(32)
     await Open311Key.insert(Open311Key(commune=commune_id, name=label, key_hash=_key_hash(key)))
     return key
@@ -360,10 +363,15 @@ def _contact(form: Submission) -> tuple[str, str, str]:
     phone = form.phone or ""
     if len(name) > 100:
         raise _bad("first_name et last_name : 100 caractères au plus à eux deux.")
-    if email and (len(email) > 254 or "@" not in email.strip("@") or " " in email):
-        raise _bad("email invalide.")
-    if len(phone) > 30:
-        raise _bad("phone invalide : 30 caractères au plus.")
+    if email:
+        try:  # the accounts' rule, so an address valid in the app is valid here
+            email = normalise_email(email)
+        except InvalidInput as exc:
+            raise _bad(f"email invalide : {exc.detail}") from exc
+        if len(email) > 254:
+            raise _bad("email invalide : 254 caractères au plus.")
+    if len(phone) > 30 or not _PHONE.fullmatch(phone):
+        raise _bad("phone invalide : chiffres, espaces et + ( ) . - seulement, 30 au plus.")
     return name, email, phone
 
 

@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from backend.exceptions import NotFound
 from backend.news.tables import NewsItem, NewsTopic, NewsZone
 from geo import haversine_m
+
+# What the residents' app shows of an item (mobile_api's NewsOut): feeds read only these
+# columns, not the Markdown source nor the bookkeeping. Atom and iCalendar read whole rows.
+APP_COLUMNS = (
+    "id",
+    "kind",
+    "title",
+    "summary",
+    "body_html",
+    "translations",
+    "topics",
+    "pinned",
+    "published_at",
+    "updated_at",
+    "starts_at",
+    "ends_at",
+    "all_day",
+    "place_name",
+    "address",
+    "lat",
+    "lon",
+    "organiser",
+    "price",
+    "free",
+    "accessibility",
+    "registration_url",
+    "event_status",
+)
+_JSON_COLUMNS = ("translations", "topics")
+_decode_json = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True)
@@ -22,75 +55,104 @@ class FeedFilter:
     zone_ids: tuple[UUID, ...] = ()
 
 
-async def _matching_ids(filters: FeedFilter) -> set[Any] | None:
-    """Items tagged with one of the topics or zones (None: no such filter)."""
-    if not filters.topics and not filters.zone_ids:
-        return None
-    ids: set[Any] = set()
+def _targeted(filters: FeedFilter) -> Any:
+    """Items tagged with one of the topics or zones, as a sub-select (None: no such filter).
+
+    Evaluated by the database: no list of thousands of ids travels back and forth.
+    """
+    where: Any = None
     if filters.topics:
-        rows = await NewsTopic.select(NewsTopic.item).where(
-            NewsTopic.topic.is_in(list(filters.topics))
+        where = NewsItem.id.is_in(
+            NewsTopic.select(NewsTopic.item).where(NewsTopic.topic.is_in(list(filters.topics)))
         )
-        ids.update(r["item"] for r in rows)
     if filters.zone_ids:
-        rows = await NewsZone.select(NewsZone.item).where(
-            NewsZone.zone.is_in(list(filters.zone_ids))
+        in_zones = NewsItem.id.is_in(
+            NewsZone.select(NewsZone.item).where(NewsZone.zone.is_in(list(filters.zone_ids)))
         )
-        ids.update(r["item"] for r in rows)
-    return ids
+        where = in_zones if where is None else (where | in_zones)
+    return where
 
 
-def _published(filters: FeedFilter) -> Any:
-    where: Any = NewsItem.state == "published"
+def _published(filters: FeedFilter, kind: str) -> Any:
+    where: Any = (NewsItem.state == "published") & (NewsItem.kind == kind)
     if filters.commune_id is not None:
         where = where & (NewsItem.commune == filters.commune_id)
+    targeted = _targeted(filters)
+    if targeted is not None:
+        where = where & targeted
     return where
+
+
+def _select(columns: Sequence[str] | None) -> Any:
+    """A select of these columns (all when None); JSON columns decoded by `_decoded`."""
+    if columns is None:
+        return NewsItem.select()
+    return NewsItem.select(*(NewsItem._meta.get_column_by_name(c) for c in columns))
+
+
+async def _decoded(query: Any) -> list[dict[str, Any]]:
+    """Run a select; JSON columns decoded with msgspec (Piccolo's json.loads costs more)."""
+    rows: list[dict[str, Any]] = await query.output(load_json=False)
+    for row in rows:
+        for name in _JSON_COLUMNS:
+            value = row.get(name)
+            if isinstance(value, (str, bytes)):
+                row[name] = _decode_json.decode(value)
+    return rows
 
 
 async def version(filters: FeedFilter, kind: str) -> str:
     """A strong validator of a feed: changes with any publication, edit or archive.
 
-    One aggregate query, so an unchanged feed (304) costs far less than rendering it.
+    Every change of an item (creation, edit, image, scheduling, publication, status, archive)
+    sets its `updated_at` to now, so the newest `updated_at` of the commune's items of that
+    kind moves whenever a feed could change. One index lookup (the `updated_at` index read
+    backwards), so an unchanged feed (304) costs far less than rendering it. Items are never
+    deleted (they are archived); a hard delete would need a count here, at the cost of
+    reading every row of the commune.
     """
+    where = "kind = {}" + (" AND commune = {}" if filters.commune_id else "")
     rows = await NewsItem.raw(
-        "SELECT COUNT(*) AS n, MAX(updated_at) AS last FROM news_item WHERE kind = {}"
-        + (" AND commune = {}" if filters.commune_id else ""),
+        f"SELECT updated_at AS last FROM news_item WHERE {where} AND updated_at IS NOT NULL "
+        "ORDER BY updated_at DESC LIMIT 1",
         kind,
         *([filters.commune_id] if filters.commune_id else []),
     )
-    last = rows[0]["last"]
-    key = f"{kind}|{filters}|{rows[0]['n']}|{last}"
+    last = rows[0]["last"] if rows else None
+    key = f"{kind}|{filters}|{last}"
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 async def news_feed(
-    filters: FeedFilter, before: tuple[datetime, str] | None, limit: int
+    filters: FeedFilter,
+    before: tuple[datetime, str] | None,
+    limit: int,
+    columns: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[datetime, str] | None]:
-    """Published news, pinned first on the first page, then newest first, cursor-paginated."""
-    allowed = await _matching_ids(filters)
-    where = _published(filters) & (NewsItem.kind == "news")
-    if allowed is not None:
-        where = where & NewsItem.id.is_in(list(allowed) or [UUID(int=0)])
+    """Published news, pinned first on the first page, then newest first, cursor-paginated.
+
+    `columns`: only these (they must include id and published_at); None: whole rows.
+    """
+    where = _published(filters, "news")
     pinned: list[dict[str, Any]] = []
     if before is None:
-        pinned = (
-            await NewsItem.select()
+        pinned = await _decoded(
+            _select(columns)
             .where(where & (NewsItem.pinned == True))  # noqa: E712
             .order_by(NewsItem.published_at, ascending=False)
-            .output(load_json=True)
+            .order_by(NewsItem.id, ascending=False)
         )
-    query = NewsItem.select().where(where & (NewsItem.pinned == False))  # noqa: E712
+    query = _select(columns).where(where & (NewsItem.pinned == False))  # noqa: E712
     if before is not None:
         at, item_id = before
         query = query.where(
             (NewsItem.published_at < at)
             | ((NewsItem.published_at == at) & (NewsItem.id < UUID(item_id)))
         )
-    rows = (
-        await query.order_by(NewsItem.published_at, ascending=False)
+    rows = await _decoded(
+        query.order_by(NewsItem.published_at, ascending=False)
         .order_by(NewsItem.id, ascending=False)
         .limit(limit + 1)
-        .output(load_json=True)
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -104,21 +166,31 @@ async def agenda(
     end: datetime,
     near: tuple[float, float, float] | None,
     limit: int = 200,
+    columns: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Published events overlapping [start, end], soonest first; `near` = (lat, lon, radius m)."""
-    allowed = await _matching_ids(filters)
-    where = _published(filters) & (NewsItem.kind == "event") & (NewsItem.starts_at <= end)
-    if allowed is not None:
-        where = where & NewsItem.id.is_in(list(allowed) or [UUID(int=0)])
-    rows = await NewsItem.select().where(where).order_by(NewsItem.starts_at).output(load_json=True)
-    events = [r for r in rows if (r["ends_at"] or r["starts_at"]) >= start]
-    if near is not None:
-        lat, lon, radius = near
-        events = [
-            r
-            for r in events
-            if r["lat"] is not None and haversine_m(lat, lon, r["lat"], r["lon"]) <= radius
-        ]
+    """Published events overlapping [start, end], soonest first; `near` = (lat, lon, radius m).
+
+    The overlap (an event without an end lasts its start) and, without `near`, the limit are
+    the database's work: only the events shown are read. `columns` as for `news_feed` (they
+    must include starts_at, and lat, lon with `near`).
+    """
+    overlaps = (NewsItem.ends_at >= start) | (
+        NewsItem.ends_at.is_null() & (NewsItem.starts_at >= start)
+    )
+    query = (
+        _select(columns)
+        .where(_published(filters, "event") & (NewsItem.starts_at <= end) & overlaps)
+        .order_by(NewsItem.starts_at)
+        .order_by(NewsItem.id)
+    )
+    if near is None:
+        return await _decoded(query.limit(limit))
+    lat, lon, radius = near
+    events = [
+        r
+        for r in await _decoded(query)
+        if r["lat"] is not None and haversine_m(lat, lon, r["lat"], r["lon"]) <= radius
+    ]
     return events[:limit]
 
 

@@ -14,6 +14,7 @@ from backend.auth import Principal
 from backend.guards import staff_required
 from backend.organisation import service as organisation
 from backend.staff_api.alerts import StaffAlertController, StaffZoneController
+from backend.staff_api.appointments import StaffAppointmentController
 from backend.staff_api.demandes import StaffCategoryController, StaffDemandeController
 from backend.staff_api.deps import STAFF_DEPENDENCIES
 from backend.staff_api.news import StaffNewsController
@@ -140,6 +141,7 @@ def staff_router() -> Router:
             StaffCategoryController,
             StaffDemandeController,
             StaffNewsController,
+            StaffAppointmentController,
         ],
         dependencies=STAFF_DEPENDENCIES,
     )

@@ -150,7 +150,9 @@ class NewsController(Controller):
                 raise InvalidInput(
                     "Curseur invalide.", errors=[FieldError("cursor", "Curseur invalide.")]
                 ) from exc
-        rows, next_before = await reading.news_feed(filters, before, limit)
+        rows, next_before = await reading.news_feed(
+            filters, before, limit, columns=reading.APP_COLUMNS
+        )
         page = NewsPage(
             items=await many_out(rows, storage, settings.public_url),
             next_cursor=f"{next_before[0].isoformat()}|{next_before[1]}" if next_before else None,
@@ -206,7 +208,7 @@ class AgendaController(Controller):
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if _not_modified(request, etag):
             return Response(None, status_code=304, headers=headers)
-        rows = await reading.agenda(filters, start, end, near)
+        rows = await reading.agenda(filters, start, end, near, columns=reading.APP_COLUMNS)
         return Response(await many_out(rows, storage, settings.public_url), headers=headers)
 
     @get("/{item_id:uuid}/calendar.ics", operation_id="eventIcs", media_type="text/calendar")
