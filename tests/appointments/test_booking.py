@@ -254,7 +254,7 @@ async def test_a_person_cannot_hoard_appointments(
     client: Client, app: Litestar, ants_peer: AntsPeer
 ) -> None:
     setup = await make_site(client, app, counters=2)
-    for n, number in enumerate((ALICE, BOB, CLAIRE)):
+    for number in (ALICE, BOB, CLAIRE):
         ants_peer.set_status(number, "validated")
     phone = await device(client)
     slots = await first_slots(client, setup.site_id)
