@@ -57,7 +57,11 @@ async def _demo(settings: Settings) -> None:
     if accounts is None:
         print("Demo data already loaded (accounts below use the password Relais-demo-2026).")
         return
-    print("Demo data loaded: commune Bréal-sous-Montfort, its services and these accounts:")
+    print(
+        "Demo data loaded: commune Bréal-sous-Montfort with its services, report categories, "
+        "three reports on the map, two zones (the commune, its centre), an ID-card and passport "
+        "desk, and these accounts:"
+    )
     for account in accounts:
         print(f"  {account.role:<14} {account.email:<30} password: {account.password}")
 

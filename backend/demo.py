@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
 from backend.accounts.service import TokenSettings, create_account
 from backend.organisation import service as organisation
@@ -45,8 +47,6 @@ def _ring(lat: float, lon: float, radius_m: float, sides: int) -> list[list[floa
 
 async def _demo_zones(commune_id: object) -> None:
     """The commune's outline (approximate) and its centre-bourg quartier."""
-    from uuid import UUID
-
     from alerts.zones import create_zone
 
     assert isinstance(commune_id, UUID)
@@ -64,6 +64,93 @@ async def _demo_zones(commune_id: object) -> None:
         "centre-bourg",
         "quartier",
         {"type": "Polygon", "coordinates": [_ring(*center, 600, 12)]},
+    )
+
+
+async def _demo_reports(
+    commune_id: UUID, services: dict[str, Any], citizen_id: UUID, settings: Settings
+) -> None:
+    """A small category tree and a few reports on the map."""
+    from backend.demandes.categories import create_category
+    from backend.demandes.service import NewDemande, file_demande
+
+    tree = {}
+    for parent, service, children in [
+        ("Voirie", "Voirie", [("Nid-de-poule", True), ("Trottoir abîmé", True)]),
+        ("Éclairage public", "Éclairage public", [("Lampadaire en panne", True)]),
+        ("Propreté", "Propreté", [("Dépôt sauvage", True), ("Tag ou graffiti", True)]),
+        ("État civil", "État civil", [("Acte de naissance", False)]),
+    ]:
+        top = await create_category(
+            commune_id, {"name": parent, "service_id": services[service]["id"]}
+        )
+        for name, on_map in children:
+            child = await create_category(
+                commune_id,
+                {
+                    "name": name,
+                    "parent_id": top["id"],
+                    "service_id": services[service]["id"],
+                    "needs_location": on_map,
+                    "public": on_map,
+                    "sla_days": 7 if on_map else 10,
+                },
+            )
+            tree[name] = child["id"]
+    for category, description, lat, lon in [
+        ("Nid-de-poule", "Nid-de-poule profond devant l'école.", 48.0452, -1.8641),
+        ("Lampadaire en panne", "Lampadaire éteint depuis trois jours.", 48.0431, -1.8672),
+        ("Dépôt sauvage", "Sacs et encombrants au pied des conteneurs.", 48.0467, -1.8619),
+    ]:
+        await file_demande(
+            NewDemande(
+                commune_id=commune_id,
+                category_id=tree[category],
+                description=description,
+                requester_id=citizen_id,
+                lat=lat,
+                lon=lon,
+                location_source="pin",
+            ),
+            settings.daily_push_cap,
+        )
+
+
+async def _demo_site(commune_id: UUID) -> None:
+    """The town hall's ID-card and passport desk: one counter, open on weekdays and Saturday."""
+    from datetime import date
+    from uuid import uuid4
+
+    from backend.appointments.tables import Counter, OpeningRule, Site
+
+    site_id, counter_id = uuid4(), uuid4()
+    await Site.insert(
+        Site(
+            id=site_id,
+            commune=commune_id,
+            name="Mairie de Bréal-sous-Montfort – titres d'identité",
+            address="Place de l'Église",
+            zip_code="35310",
+            city="Bréal-sous-Montfort",
+            lat=48.0446,
+            lon=-1.8650,
+            phone="02 99 60 40 21",
+            email="titres@breal-demo.fr",
+        )
+    )
+    await Counter.insert(Counter(id=counter_id, site=site_id, name="Guichet titres"))
+    hours = [(d, "09:00", "12:00") for d in range(6)] + [(d, "14:00", "17:00") for d in range(5)]
+    await OpeningRule.insert(
+        *[
+            OpeningRule(
+                counter=counter_id,
+                weekday=day,
+                start_time=start,
+                end_time=end,
+                valid_from=date(2026, 1, 1),
+            )
+            for day, start, end in hours
+        ]
     )
 
 
@@ -116,7 +203,7 @@ async def load_demo(settings: Settings) -> list[DemoAccount] | None:
             settings=ts,
         )
     await _demo_zones(commune["id"])
-    await create_account(
+    citizen = await create_account(
         email="citoyen@breal-demo.fr",
         password=DEMO_PASSWORD,
         display_name="Camille Citoyenne",
@@ -124,6 +211,8 @@ async def load_demo(settings: Settings) -> list[DemoAccount] | None:
         settings=ts,
         commune_id=commune["id"],
     )
+    await _demo_reports(commune["id"], services, citizen["id"], settings)
+    await _demo_site(commune["id"])
     return [
         DemoAccount("admin", "admin@breal-demo.fr", DEMO_PASSWORD),
         DemoAccount("agent", "agent@breal-demo.fr", DEMO_PASSWORD),
