@@ -134,8 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     display_db = psnr(fast_result.display, naive_display)
     thumb_db = psnr(fast_result.thumbnail, naive_thumb)
     print(f"PSNR fast vs naive output: display {display_db:.1f} dB, thumbnail {thumb_db:.1f} dB")
-    verdict = "MET" if fast_ms <= TARGET_MS else "MISSED"
-    print(f"target ≤ {TARGET_MS:.0f} ms median: {verdict} ({fast_ms:.1f} ms)")
+    fast_cpu_ms = results["fast"][1]
+    for label, value in (("wall", fast_ms), ("CPU", fast_cpu_ms)):
+        verdict = "MET" if value <= TARGET_MS else "MISSED"
+        print(f"target ≤ {TARGET_MS:.0f} ms median ({label}): {verdict} ({value:.1f} ms)")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5 * (os.cpu_count() or 1):
+        print(f"note: 1-min load average {load:.1f} on {os.cpu_count()} CPUs: wall times include")
+        print("      time stolen by other processes; the CPU column does not.")
     return 0
 
 

@@ -99,6 +99,13 @@ def test_multi_picture_jpeg_from_a_phone_keeps_the_first_picture() -> None:
     assert _mean_abs_diff(decode(result.display), first) < 6
 
 
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG"])
+def test_animated_image_keeps_its_first_frame(fmt: str) -> None:
+    first, second = marker_image(120, 80), Image.new("RGB", (120, 80), "green")
+    data = encode(first, fmt, save_all=True, append_images=[second], duration=100)
+    assert _mean_abs_diff(decode(process_image(data).display), first) < 6
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied_like_exif_transpose(orientation: int) -> None:
     data = encode(marker_image(240, 120), "JPEG", quality=95, exif=orientation_exif(orientation))
