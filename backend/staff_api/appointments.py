@@ -24,7 +24,9 @@ from backend.settings import Settings
 from geo import GeoError, GeoPoint, require_in_france
 from mobile_api.appointment_schemas import AppointmentOut, ConfirmedOut, Reason
 from mobile_api.controllers.appointments import appointment_out
-from mobile_api.schemas import HHMM, CamelStruct, Latitude, Longitude
+from mobile_api.schemas import CamelStruct, Latitude, Longitude
+
+FiveMinutes = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][05]$", examples=["09:00"])]
 
 
 class SiteIn(CamelStruct):
@@ -46,7 +48,7 @@ class SiteIn(CamelStruct):
     max_persons: Annotated[int, Meta(ge=1, le=10)] = 4
     min_notice_minutes: Annotated[int, Meta(ge=0, le=20160)] = 120
     horizon_days: Annotated[int, Meta(ge=1, le=365)] = 60
-    release_time: HHMM = "08:00"
+    release_time: FiveMinutes = "08:00"
     hold_minutes: Annotated[int, Meta(ge=2, le=60)] = 10
 
 
@@ -57,11 +59,11 @@ class CounterIn(CamelStruct):
 
 
 class RuleIn(CamelStruct):
-    """A weekly opening of a counter."""
+    """A weekly opening of a counter (times on a 5-minute grid, the unit of bookings)."""
 
     weekday: Annotated[int, Meta(ge=0, le=6)]
-    start: HHMM
-    end: HHMM
+    start: FiveMinutes
+    end: FiveMinutes
     valid_from: date
     valid_to: date | None = None
 
