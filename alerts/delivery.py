@@ -3,6 +3,11 @@
 - Claims are exclusive: on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several workers share the
   outbox without sending a row twice; a claimed row carries a lease, so the rows of a worker
   that died are taken over once the lease runs out (nothing lost).
+- One batch at a time, its outcomes committed as soon as it is pushed: a worker killed
+  mid-fanout pushes at most that one batch again. The database round trips between two
+  batches are few and cheap, so the transports seldom wait: a claim reads the due rows in
+  index order (on PostgreSQL it also returns the devices' push credentials), and the outcomes
+  of a batch take a few statements whatever its size.
 - Retries back off exponentially with jitter; a 429 pauses the whole transport for its
   Retry-After; a credential is deleted only when the push service says it is gone.
 - Urgent messages go first (priority), quiet hours and caps were applied when writing.
@@ -15,8 +20,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -38,6 +43,8 @@ log = logging.getLogger("relais.delivery")
 
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
+_IN_CHUNK = 500  # ids per "IN (...)" list
+_CREDENTIALS = ("push_kind", "push_token", "push_p256dh", "push_auth")
 
 
 def backoff_seconds(
@@ -57,6 +64,29 @@ class Claimed:
     device: UUID
     transport: str
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A claimed delivery ready to push: the message, its target and the credential used."""
+
+    claimed: Claimed
+    push: PushMessage
+    target: Target
+    credential: str
+
+
+_Done = tuple[_Job, SendResult]
+_Immediate = tuple[int, str, str]  # (delivery id, final status, reason): decided without pushing
+
+
+@dataclass
+class _Batch:
+    """Claimed rows, as pushes per transport plus the rows settled without pushing."""
+
+    size: int
+    jobs: dict[str, list[_Job]] = field(default_factory=dict)
+    immediate: list[_Immediate] = field(default_factory=list)
 
 
 class DeliveryWorker:
@@ -79,33 +109,70 @@ class DeliveryWorker:
         self.paused_until: dict[str, float] = {}
         self._messages: dict[int, dict[str, Any]] = {}
 
-    def _available(self) -> list[str]:
+    def _available(self, names: Iterable[str] | None = None) -> list[str]:
         now = time.monotonic()
-        return [n for n in self.transports if self.paused_until.get(n, 0.0) <= now]
+        return [
+            n
+            for n in (self.transports if names is None else names)
+            if n in self.transports and self.paused_until.get(n, 0.0) <= now
+        ]
 
-    async def claim(self, now: datetime) -> list[Claimed]:
-        """Take up to batch_size due rows (pending, or sending with an expired lease)."""
-        names = self._available()
+    async def claim(self, now: datetime, transports: Sequence[str] | None = None) -> list[Claimed]:
+        """Take up to batch_size due rows (pending, or sending with an expired lease) of the
+        given transports (default: every transport not paused)."""
+        return [_claimed(r) for r in await self._claim_rows(now, transports, credentials=False)]
+
+    async def _claim_rows(
+        self, now: datetime, transports: Sequence[str] | None, *, credentials: bool
+    ) -> list[dict[str, Any]]:
+        """The claim; with `credentials` on PostgreSQL, rows also carry the device's push
+        credential (joined in the same statement; elsewhere the caller reads them)."""
+        names = self._available(transports)
         if not names:
             return []
         marks = ", ".join("{}" for _ in names)
-        due = (
-            "((status = 'pending' AND next_attempt_at <= {}) "
-            "OR (status = 'sending' AND lease_until < {}))"
+        postgres = is_postgres()
+        lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
+        # Two index-ordered scans that stop after batch_size rows each, rather than one OR that
+        # the database must collect and sort in full: a claim costs the same whether 1,000 or
+        # 100,000 rows wait. Among rows equally urgent and due, those never tried go before
+        # those taken over from a dead worker's lease (which it has most likely pushed).
+        order = "ORDER BY priority, next_attempt_at"
+        fresh = (  # never tried, or retried: due now
+            "SELECT id, priority, next_attempt_at, 0 AS retaken FROM delivery "
+            f"WHERE status = 'pending' AND next_attempt_at <= {{}} AND transport IN ({marks}) "
+            f"{order} LIMIT {{}}{lock}"
         )
-        lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
-        sql = (
+        retaken = (  # claimed by a worker whose lease ran out
+            "SELECT id, priority, next_attempt_at, 1 AS retaken FROM delivery "
+            f"WHERE status = 'sending' AND lease_until < {{}} AND transport IN ({marks}) "
+            f"{order} LIMIT {{}}{lock}"
+        )
+        update = (
             "UPDATE delivery SET status = 'sending', lease_until = {}, attempts = attempts + 1 "
-            "WHERE id IN (SELECT id FROM delivery WHERE " + due + f" AND transport IN ({marks}) "
-            "ORDER BY priority, next_attempt_at LIMIT {}" + lock + ") "
+            f"WHERE id IN (SELECT id FROM (SELECT * FROM ({fresh}) AS fresh UNION ALL "
+            f"SELECT * FROM ({retaken}) AS expired) AS candidates {order}, retaken LIMIT {{}}) "
             "RETURNING id, message, device, transport, attempts"
         )
+        if credentials and postgres:
+            update = (
+                f"WITH claimed AS ({update}) SELECT c.*, "
+                + ", ".join(f"d.{c}" for c in _CREDENTIALS)
+                + " FROM claimed c LEFT JOIN device d ON d.id = c.device"
+            )
+        size = self.batch_size
+        args = (now + self.lease, now, *names, size, now, *names, size, size)
         async with transaction():
-            rows = await Delivery.raw(sql, now + self.lease, now, now, *names, self.batch_size)
-        return [
-            Claimed(r["id"], r["message"], _uuid(r["device"]), r["transport"], r["attempts"])
-            for r in rows
-        ]
+            if postgres:
+                # Statistics lag behind a fanout (a million sent rows, then 10,000 pending in a
+                # second): the planner then expects a handful of due rows and would rather fetch
+                # and sort them all, on every claim. Keep it on the index order, for this
+                # transaction only; without JIT, which that cost estimate would otherwise start.
+                await Delivery.raw(
+                    "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
+                )
+            rows: list[dict[str, Any]] = await Delivery.raw(update, *args)
+        return rows
 
     async def _load_messages(self, ids: set[int]) -> None:
         missing = [i for i in ids if i not in self._messages]
@@ -115,30 +182,30 @@ class DeliveryWorker:
             if len(self._messages) > 10_000:  # a worker runs for weeks: keep the cache small
                 self._messages = {k: self._messages[k] for k in ids if k in self._messages}
 
-    async def tick(self) -> int:
-        """Claim one batch, send it, record the outcomes; returns how many rows were handled."""
-        now = datetime.now(UTC)
-        claimed = await self.claim(now)
-        if not claimed:
-            return 0
-        await self._load_messages({c.message for c in claimed})
-        devices = {
-            _uuid(r["id"]): r
-            for r in await Device.select(
-                Device.id, Device.push_kind, Device.push_token, Device.push_p256dh, Device.push_auth
-            ).where(Device.id.is_in(list({c.device for c in claimed})))
-        }
-        by_transport: dict[str, list[tuple[PushMessage, Target]]] = {}
-        credentials: dict[int, str] = {}
-        immediate: list[tuple[int, str, str]] = []  # (id, status, reason) decided without sending
+    async def _prepare(self, rows: Sequence[dict[str, Any]], now: datetime) -> _Batch:
+        """The pushes of claimed rows, by transport, and the rows settled without pushing."""
+        batch = _Batch(len(rows))
+        if not rows:
+            return batch
+        await self._load_messages({r["message"] for r in rows})
+        claimed = [_claimed(r) for r in rows]
+        devices: dict[UUID, Mapping[str, Any]]
+        if _CREDENTIALS[0] in rows[0]:  # joined by the claim
+            devices = {c.device: r for c, r in zip(claimed, rows, strict=True) if r["push_kind"]}
+        else:
+            devices = await _credentials({c.device for c in claimed})
+        templates: dict[int, PushMessage] = {}  # one per message: ttl and data computed once
         for c in claimed:
-            message = self._messages[c.message]
+            message = self._messages.get(c.message)
+            if message is None:
+                batch.immediate.append((c.id, "failed", "message introuvable"))
+                continue
             device = devices.get(c.device)
             if message["expires_at"] is not None and message["expires_at"] <= now:
-                immediate.append((c.id, "expired", "message expiré avant l'envoi"))
+                batch.immediate.append((c.id, "expired", "message expiré avant l'envoi"))
                 continue
             if device is None or device["push_kind"] != c.transport or not device["push_token"]:
-                immediate.append((c.id, "inbox", "plus d'identifiant de notification"))
+                batch.immediate.append((c.id, "inbox", "plus d'identifiant de notification"))
                 continue
             target: Target
             if c.transport == "fcm":
@@ -147,81 +214,124 @@ class DeliveryWorker:
                 target = WebPushTarget(
                     device["push_token"], device["push_p256dh"] or "", device["push_auth"] or ""
                 )
-            credentials[c.id] = device["push_token"]
-            by_transport.setdefault(c.transport, []).append((_push(c.id, message, now), target))
-        sends = [self.transports[name].send(batch) for name, batch in by_transport.items()]
-        results: list[SendResult] = [r for group in await asyncio.gather(*sends) for r in group]
-        await self._record(claimed, results, immediate, credentials)
-        return len(claimed)
+            t = templates.get(c.message)
+            if t is None:
+                t = templates[c.message] = _push(0, message, now)
+            push = PushMessage(
+                c.id, t.title, t.body, t.data, t.collapse_key, t.urgency, t.ttl_seconds
+            )
+            job = _Job(c, push, target, device["push_token"])
+            batch.jobs.setdefault(c.transport, []).append(job)
+        return batch
 
-    async def _record(
-        self,
-        claimed: Sequence[Claimed],
-        results: Sequence[SendResult],
-        immediate: Sequence[tuple[int, str, str]],
-        credentials: Mapping[int, str],
-    ) -> None:
+    async def _claim_batch(self) -> _Batch:
         now = datetime.now(UTC)
-        info = {c.id: c for c in claimed}
+        return await self._prepare(await self._claim_rows(now, None, credentials=True), now)
+
+    async def _send(self, batch: _Batch) -> list[_Done]:
+        """Push a batch, every transport at once; a 429 pauses its transport."""
+        names = list(batch.jobs)
+        groups = await asyncio.gather(
+            *(self.transports[n].send([(j.push, j.target) for j in batch.jobs[n]]) for n in names)
+        )
+        done: list[_Done] = []
+        for name, results in zip(names, groups, strict=True):
+            by_id = {r.delivery_id: r for r in results}
+            for job in batch.jobs[name]:
+                result = by_id.get(job.claimed.id)
+                if result is None:  # a transport answers for every pair; retry if it did not
+                    result = SendResult(job.claimed.id, Outcome.RETRY, "pas de résultat")
+                elif result.outcome is Outcome.THROTTLED:
+                    until = time.monotonic() + (result.retry_after or 60.0)
+                    self.paused_until[name] = max(self.paused_until.get(name, 0.0), until)
+                done.append((job, result))
+        return done
+
+    async def tick(self) -> int:
+        """Claim one batch, send it, record the outcomes; returns how many rows were handled."""
+        batch = await self._claim_batch()
+        if batch.size:
+            await self._record(await self._send(batch), batch.immediate)
+        return batch.size
+
+    async def _record(self, done: Sequence[_Done], immediate: Sequence[_Immediate]) -> None:
+        """Write outcomes in one transaction, in a few statements whatever their number."""
+        now = datetime.now(UTC)
         sent: list[int] = []
-        final: dict[str, list[tuple[int, str]]] = {}
-        retry: list[tuple[int, datetime, str, bool]] = []  # (id, when, reason, throttled)
+        final: dict[tuple[str, str], list[int]] = {}  # (status, reason) -> ids
+        retry: dict[tuple[str, bool], list[tuple[int, datetime]]] = {}  # (reason, throttled)
         dead_tokens: list[tuple[UUID, str]] = []
-        for result in results:
-            c = info[result.delivery_id]
-            if result.outcome is Outcome.SENT:
+        for job, result in done:
+            c = job.claimed
+            outcome = result.outcome
+            if outcome is Outcome.SENT:
                 sent.append(c.id)
-            elif result.outcome is Outcome.DEAD:
-                final.setdefault("dead", []).append((c.id, result.reason))
-                dead_tokens.append((c.device, credentials[c.id]))
-            elif result.outcome is Outcome.FAILED:
-                final.setdefault("failed", []).append((c.id, result.reason))
-            elif result.outcome is Outcome.THROTTLED:
-                wait = result.retry_after or 60.0
-                self.paused_until[c.transport] = time.monotonic() + wait
+            elif outcome is Outcome.DEAD:
+                final.setdefault(("dead", result.reason[:200]), []).append(c.id)
+                dead_tokens.append((c.device, job.credential))
+            elif outcome is Outcome.FAILED:
+                final.setdefault(("failed", result.reason[:200]), []).append(c.id)
+            elif outcome is Outcome.THROTTLED:
                 # A throttled attempt is the service's doing, not the message's: not counted.
-                retry.append((c.id, now + timedelta(seconds=wait), result.reason, True))
+                when = now + timedelta(seconds=result.retry_after or 60.0)
+                retry.setdefault((result.reason[:200], True), []).append((c.id, when))
             elif c.attempts >= self.max_attempts:
-                final.setdefault("failed", []).append((c.id, f"abandon : {result.reason}"))
+                final.setdefault(("failed", f"abandon : {result.reason}"[:200]), []).append(c.id)
             else:
                 when = now + timedelta(seconds=backoff_seconds(c.attempts, self.backoff_base))
-                retry.append((c.id, when, result.reason, False))
+                retry.setdefault((result.reason[:200], False), []).append((c.id, when))
         for delivery_id, status, reason in immediate:
-            final.setdefault(status, []).append((delivery_id, reason))
+            final.setdefault((status, reason[:200]), []).append(delivery_id)
+        postgres = is_postgres()
         async with transaction():
-            for start in range(0, len(sent), 500):
-                await Delivery.update(
-                    {Delivery.status: "sent", Delivery.sent_at: now, Delivery.lease_until: None}
-                ).where(Delivery.id.is_in(sent[start : start + 500]))
-            for status, items in final.items():
-                for delivery_id, reason in items:
-                    await Delivery.update(
-                        {
-                            Delivery.status: status,
-                            Delivery.last_error: reason[:200],
-                            Delivery.lease_until: None,
-                        }
-                    ).where(Delivery.id == delivery_id)
-            for delivery_id, when, reason, throttled in retry:
-                values: dict[Any, Any] = {
-                    Delivery.status: "pending",
-                    Delivery.next_attempt_at: when,
-                    Delivery.last_error: reason[:200],
-                    Delivery.lease_until: None,
-                }
-                if throttled:
-                    values[Delivery.attempts] = Delivery.attempts - 1
-                await Delivery.update(values).where(Delivery.id == delivery_id)
-            for device_id, token in dead_tokens:
+            if sent and postgres:  # one statement and one prepared plan, whatever the count
+                await Delivery.raw(
+                    "UPDATE delivery SET status = 'sent', sent_at = {}, lease_until = NULL "
+                    "WHERE id = ANY({}::bigint[])",
+                    now,
+                    sent,
+                )
+            else:
+                for ids in _chunks(sent, _IN_CHUNK):
+                    await Delivery.raw(
+                        "UPDATE delivery SET status = 'sent', sent_at = {}, lease_until = NULL "
+                        f"WHERE id IN ({_marks(ids)})",
+                        now,
+                        *ids,
+                    )
+            for (status, reason), all_ids in final.items():
+                for ids in _chunks(all_ids, _IN_CHUNK):
+                    await Delivery.raw(
+                        "UPDATE delivery SET status = {}, last_error = {}, lease_until = NULL "
+                        f"WHERE id IN ({_marks(ids)})",
+                        status,
+                        reason,
+                        *ids,
+                    )
+            cast = "::timestamptz" if postgres else ""
+            for (reason, throttled), items in retry.items():
+                uncount = ", attempts = attempts - 1" if throttled else ""
+                for part in _chunks(items, _IN_CHUNK // 2):
+                    # Each row keeps its own jittered time: one CASE rather than one statement.
+                    cases = " ".join(f"WHEN {{}} THEN {{}}{cast}" for _ in part)
+                    whens = [v for item in part for v in item]
+                    ids = [delivery_id for delivery_id, _ in part]
+                    await Delivery.raw(
+                        "UPDATE delivery SET status = 'pending', last_error = {}, "
+                        f"lease_until = NULL, next_attempt_at = CASE id {cases} END{uncount} "
+                        f"WHERE id IN ({_marks(ids)})",
+                        reason,
+                        *whens,
+                        *ids,
+                    )
+            for pairs in _chunks(dead_tokens, _IN_CHUNK // 2):
                 # Only the credential that failed: the app may have registered a new one since.
-                await Device.update(
-                    {
-                        Device.push_kind: None,
-                        Device.push_token: None,
-                        Device.push_p256dh: None,
-                        Device.push_auth: None,
-                    }
-                ).where((Device.id == device_id) & (Device.push_token == token))
+                which = " OR ".join("(id = {} AND push_token = {})" for _ in pairs)
+                await Device.raw(
+                    "UPDATE device SET push_kind = NULL, push_token = NULL, push_p256dh = NULL, "
+                    f"push_auth = NULL WHERE {which}",
+                    *[v for pair in pairs for v in pair],
+                )
         if dead_tokens:
             log.info("pruned %d dead push credential(s)", len(dead_tokens))
 
@@ -250,6 +360,31 @@ class DeliveryWorker:
 
 def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _claimed(row: Mapping[str, Any]) -> Claimed:
+    return Claimed(
+        row["id"], row["message"], _uuid(row["device"]), row["transport"], row["attempts"]
+    )
+
+
+async def _credentials(device_ids: set[UUID]) -> dict[UUID, Mapping[str, Any]]:
+    ids = list(device_ids)
+    found: dict[UUID, Mapping[str, Any]] = {}
+    for part in _chunks(ids, _IN_CHUNK):
+        rows = await Device.select(
+            Device.id, Device.push_kind, Device.push_token, Device.push_p256dh, Device.push_auth
+        ).where(Device.id.is_in(list(part)))
+        found.update((_uuid(r["id"]), r) for r in rows)
+    return found
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _marks(items: Sequence[Any]) -> str:
+    return ", ".join("{}" for _ in items)
 
 
 def _push(delivery_id: int, message: dict[str, Any], now: datetime) -> PushMessage:

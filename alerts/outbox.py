@@ -7,6 +7,7 @@ even across crashes. Every delivery row is also the device's in-app inbox entry.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.tables import Delivery, Device, Message
 from alerts.targeting import Recipient, device_recipient
-from backend.database import bulk_insert, transaction
+from backend.database import bulk_insert, is_postgres, transaction
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -86,24 +87,23 @@ def start_of_day(now: datetime) -> datetime:
 
 
 async def _pushes_today(device_ids: list[UUID], now: datetime) -> dict[UUID, int]:
-    counts: dict[UUID, int] = {}
-    since = start_of_day(now)
-    for start in range(0, len(device_ids), 500):
-        chunk = device_ids[start : start + 500]
-        marks = ", ".join("{}" for _ in chunk)
-        rows = await Delivery.raw(
-            "SELECT device, COUNT(*) AS n FROM delivery WHERE counts_toward_cap = {} "
-            f"AND created_at >= {{}} AND device IN ({marks}) GROUP BY device",
-            True,
-            since,
-            *chunk,
-        )
-        counts.update({r["device"]: r["n"] for r in rows})
-    return counts
-
-
-def _device_order(recipient: Recipient) -> int:
-    return recipient.device_id.int
+    """Pushes counted toward the daily cap since midnight (Paris), per device: one query, the
+    ids as one array parameter (500-id chunks cost a round trip and a plan each: 200 for 100k)."""
+    if not device_ids:
+        return {}
+    ids: object = device_ids
+    match = "= ANY({}::uuid[])"
+    if not is_postgres():
+        ids = json.dumps([str(d) for d in device_ids])
+        match = "IN (SELECT value FROM json_each({}))"
+    rows = await Delivery.raw(
+        "SELECT device, COUNT(*) AS n FROM delivery WHERE counts_toward_cap = {} "
+        f"AND created_at >= {{}} AND device {match} GROUP BY device",
+        True,
+        start_of_day(now),
+        ids,
+    )
+    return {r["device"]: r["n"] for r in rows}
 
 
 async def notify(
@@ -120,10 +120,10 @@ async def notify(
     device gets the message in its inbox only (overuse erodes trust).
     """
     now = now or datetime.now(UTC)
-    unique = list({r.device_id: r for r in recipients}.values())
-    # In device order, the rows' foreign-key checks and device indexes walk their B-trees in
-    # order: a 100k fan-out writes about three times faster than in arrival order.
-    unique.sort(key=_device_order)
+    # Each device once, in device order: the rows' foreign-key checks and device indexes then
+    # walk their B-trees in order (on SQLite a 100k fan-out's insert takes 2.5x less CPU so).
+    by_device = {r.device_id.int: r for r in recipients}
+    unique = [by_device[key] for key in sorted(by_device)]
     urgent = notification.level in URGENT
     priority = PRIORITY.get(notification.level, 5)
     capped_kind = not urgent and not notification.personal
@@ -156,7 +156,7 @@ async def notify(
                     capped += 1
                 else:
                     counted = capped_kind
-                    if (later := quiet_until(now, r.quiet_start, r.quiet_end)) is not None:
+                    if r.quiet_start and (later := quiet_until(now, r.quiet_start, r.quiet_end)):
                         due = later
                         deferred += 1
             if status == "pending":

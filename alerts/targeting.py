@@ -5,16 +5,18 @@ Portable on SQLite and PostgreSQL without PostGIS: places carry an H3 cell; the 
 coverage gives integer ranges of cells (`BETWEEN` on a B-tree). Cells wholly inside the area
 need no further check; points in edge cells are checked exactly.
 
-Speed (tests/bench/bench_targeting.py: 1,000,000 devices): the ranges are joined as a table
-(json_each on SQLite, unnest on PostgreSQL) so that each is one index-only range scan of
-place_cell_device; the inner cells' devices come back as one concatenated string and are
-de-duplicated in Python (faster than COUNT(DISTINCT) on either engine); only edge candidates
-come back as rows, for the exact test; device details are then read once per device, in id
-order; and every query of a call shares one connection, as tuples, not Piccolo's dicts.
+Speed (tests/bench/bench_targeting.py, 1,000,000 devices): the ranges are joined as a table
+(json_each on SQLite, unnest on PostgreSQL), each one index-only range scan of
+place_cell_device; the inner cells' devices come back as one concatenated string, de-duplicated
+in Python (cheaper than COUNT(DISTINCT) on either engine); only edge candidates come back as
+rows, and their exact test runs in a worker thread while the database reads the inner cells;
+device details are read once per device, in id order; every query of a call shares one
+connection and returns tuples, not Piccolo's dicts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -217,10 +219,8 @@ async def _reading() -> AsyncIterator[_Reader]:
             return
         previous = await outer.connection.fetchval("SELECT current_setting('jit')")
         await outer.connection.execute("SET LOCAL jit = off")
-        try:
-            yield reader
-        finally:
-            await outer.connection.execute("SELECT set_config('jit', $1, true)", previous)
+        yield reader  # (after an error the transaction is aborted, and rolls the setting back)
+        await outer.connection.execute("SELECT set_config('jit', $1, true)", previous)
         return
     async with engine.transaction() as transaction:
         connection = transaction.connection
@@ -229,27 +229,15 @@ async def _reading() -> AsyncIterator[_Reader]:
         yield _Reader(connection, postgres)
 
 
-@dataclass(frozen=True)
-class _Inside:
-    """Places inside an area: how many, and their devices (ids as text)."""
-
-    places: int
-    devices: set[str]
-
-
-async def _inside(reader: _Reader, area: Area) -> _Inside:
-    """Inner cells count without a look at the geometry; edge candidates pass the exact test."""
-    coverage = area.cover()
-    candidates = await reader.candidates(coverage.edge)
-    inner_places, devices = await reader.devices_in(coverage.inner)
-    edge_places = 0
-    if candidates:
-        inside = area.contains_many([r[1] for r in candidates], [r[2] for r in candidates])
-        for row, ok in zip(candidates, inside, strict=True):
-            if ok:
-                edge_places += 1
-                devices.add(row[0])
-    return _Inside(inner_places + edge_places, devices)
+def _exact_test(area: Area, candidates: Sequence[Sequence[Any]]) -> asyncio.Future[list[bool]]:
+    """Start the exact test of the edge candidates (device, lat, lon) in a worker thread: it runs
+    while the database reads the inner cells (GEOS and the database release the GIL)."""
+    if not candidates:
+        done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        done.set_result([])
+        return done
+    lats, lons = [r[1] for r in candidates], [r[2] for r in candidates]
+    return asyncio.ensure_future(asyncio.to_thread(area.contains_many, lats, lons))
 
 
 async def _covered_zone_followers(target: TargetArea) -> list[dict[str, Any]]:
@@ -286,14 +274,26 @@ async def _covered_zone_followers(target: TargetArea) -> list[dict[str, Any]]:
 
 async def recipients_in(target: TargetArea) -> tuple[list[Recipient], int]:
     """Every device to notify for the area (each once), and the number of places inside."""
+    coverage = target.area.cover()
     async with _reading() as reader:
-        inside = await _inside(reader, target.area)
-        recipients = await reader.recipients(sorted(inside.devices))
+        candidates = await reader.candidates(coverage.edge)
+        exact = _exact_test(target.area, candidates)
+        try:
+            inner_places, inner_devices = await reader.devices_in(coverage.inner)
+            recipients = await reader.recipients(sorted(inner_devices))
+            inside = await exact
+        finally:
+            exact.cancel()  # (a no-op once done)
+        edge_devices = {row[0] for row, ok in zip(candidates, inside, strict=True) if ok}
+        recipients += await reader.recipients(sorted(edge_devices - inner_devices))
         followers = await _covered_zone_followers(target)
-    found = {r.device_id: r for r in recipients}
-    for row in followers:
-        found.setdefault(row["device"], _recipient(row))
-    return list(found.values()), inside.places
+    if followers:
+        known = {r.device_id for r in recipients}
+        for row in followers:
+            if row["device"] not in known:
+                known.add(row["device"])
+                recipients.append(_recipient(row))
+    return recipients, inner_places + sum(inside)
 
 
 def _recipient(row: dict[str, Any]) -> Recipient:
@@ -307,11 +307,19 @@ async def reach_of(target: TargetArea) -> Reach:
 
     The devices of the places inside (and of zone followers) are counted once each, by id.
     """
+    coverage = target.area.cover()
     async with _reading() as reader:
-        inside = await _inside(reader, target.area)
-        followers = await _covered_zone_followers(target)
-    devices = inside.devices | {str(row["device"]) for row in followers}
-    return Reach(devices=len(devices), places=inside.places)
+        candidates = await reader.candidates(coverage.edge)
+        exact = _exact_test(target.area, candidates)
+        try:
+            inner_places, devices = await reader.devices_in(coverage.inner)
+            followers = await _covered_zone_followers(target)
+            inside = await exact
+        finally:
+            exact.cancel()
+    devices.update(row[0] for row, ok in zip(candidates, inside, strict=True) if ok)
+    devices.update(str(row["device"]) for row in followers)
+    return Reach(devices=len(devices), places=inner_places + sum(inside))
 
 
 async def recipients_of_devices(device_ids: Iterable[UUID]) -> list[Recipient]:

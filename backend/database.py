@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlparse
@@ -180,10 +181,6 @@ async def bulk_insert(table: type[Table], columns: list[str], rows: list[tuple[A
         )
 
 
-#: Types sqlite3 binds as they are; any other goes through a registered adapter.
-_SQLITE_NATIVE: Final = frozenset({int, float, str, bytes, type(None)})
-
-
 def _adapted_for_sqlite(rows: list[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
     """The rows, with each value many rows share adapted once, as sqlite3 would adapt it.
 
@@ -191,18 +188,18 @@ def _adapted_for_sqlite(rows: list[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]
     timestamps all the rows of a fan-out share, that is two `astimezone` and `str` per row,
     a third of the insert time. Columns of distinct values are left to sqlite3.
     """
-    columns: list[Sequence[Any]] = []
+    columns: list[Sequence[Any]] = [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))]
     changed = False
-    for column in zip(*rows, strict=True):
-        if set(map(type, column)) <= _SQLITE_NATIVE:
-            columns.append(column)
+    for n, column in enumerate(columns):
+        kinds = set(map(type, column))
+        if not any((kind, sqlite3.PrepareProtocol) in sqlite3.adapters for kind in kinds):
             continue
-        shared = {id(value): value for value in column}  # the rows keep the objects alive
+        ids = list(map(id, column))  # the rows keep every value alive meanwhile
+        shared = dict(zip(ids, column, strict=True))
         if len(shared) * 2 > len(column):
-            columns.append(column)
             continue
         adapted = {key: _sqlite_adapt(value) for key, value in shared.items()}
-        columns.append(list(map(adapted.__getitem__, map(id, column))))
+        columns[n] = list(map(adapted.__getitem__, ids))
         changed = True
     return list(zip(*columns, strict=True)) if changed else rows
 

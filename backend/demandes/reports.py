@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from backend.database import is_postgres
 from backend.demandes.errors import PhotoRefused
 from backend.demandes.statuses import OPEN
 from backend.demandes.tables import Category, Demande, Photo
@@ -92,20 +93,25 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
 
 
-def _in_ranges(ranges: Any, columns: str) -> tuple[str, list[int]]:
-    """A subquery of ``columns`` of the demandes in the cell ranges: one index range scan each.
+def _in_ranges(ranges: Any, columns: str, *, count: bool = False) -> tuple[str, list[int]]:
+    """A subquery of ``columns`` of the demandes whose cell lies in the ranges.
 
-    UNION ALL rather than ``cell BETWEEN … OR cell BETWEEN …``: with more than a handful of
-    ranges SQLite estimates the OR dearer than reading the whole table (and does), and
-    PostgreSQL turns it into a bitmap heap scan that an index-only count cannot use.
+    - PostgreSQL: ``cell BETWEEN … OR cell BETWEEN …``, a bitmap of every range, then the
+      table's pages in order;
+    - SQLite: one index range scan per range, UNION ALL: with more than a handful of ranges
+      SQLite estimates the OR dearer than reading the whole table, and reads it (two seconds for
+      a countryside box on 1,000,000 demandes);
+    - counting (``count``): UNION ALL on both, index only (the OR would read the table on
+      PostgreSQL).
     """
-    parts, args = [], []
-    for r in ranges:
-        parts.append(f"SELECT {columns} FROM demande WHERE cell BETWEEN {{}} AND {{}}")
-        args.extend([r.first, r.last])
-    if not parts:
-        return f"SELECT {columns} FROM demande WHERE 1 = 0", args
-    return " UNION ALL ".join(parts), args
+    if not ranges:
+        return f"SELECT {columns} FROM demande WHERE 1 = 0", []
+    args = [bound for r in ranges for bound in (r.first, r.last)]
+    if is_postgres() and not count:
+        where = " OR ".join("cell BETWEEN {} AND {}" for _ in ranges)
+        return f"SELECT {columns} FROM demande WHERE {where}", args
+    one = f"SELECT {columns} FROM demande WHERE cell BETWEEN {{}} AND {{}}"
+    return " UNION ALL ".join(one for _ in ranges), args
 
 
 def _fenced(column: str) -> str:
@@ -193,98 +199,39 @@ class MapQuery:
 #: coverage costs only a few more candidates, and covering a city-sized box takes ~1 ms
 #: instead of ~8 ms with the default budget of 400 (small boxes get the same ranges).
 MAP_EDGE_CELLS = 100
-#: From this many stored demandes in the box's cell ranges, the map walks the newest demandes
-#: instead of reading every one in the ranges (tests/bench/bench_reports_map.py).
+#: Below this many stored demandes in the box's cell ranges (an index-only count), the map reads
+#: them all through the cell index; from it, it lets the engine walk the newest demandes
+#: instead (tests/bench/bench_reports_map.py: 4,000 candidates read through the cells take a
+#: third of the walk, 27,000 twice the walk, on 1,000,000 reports).
 MAP_SPATIAL_MAX = 10_000
-#: The walk reads the newest demandes by slices of this many, doubling each time.
-MAP_FIRST_SLICE = 2_048
 
 _MAP_COLUMNS = "id, reference, category, status, lat, lon, created_at, updated_at"
 _FILTER_COLUMNS = "public, hidden, commune"
 
 
-def _map_filters(commune_id: UUID | None, query: MapQuery) -> tuple[str, list[Any]]:
-    """What the map shows but its period: public, visible, in the box, the filters.
+def _map_filters(
+    commune_id: UUID | None, query: MapQuery, *, fenced: bool
+) -> tuple[str, list[Any]]:
+    """What the map shows: public, visible, in the box, the filters and the period."""
 
-    Filters that have an index of their own are fenced (``_fenced``): each query below says
-    which index it reads through.
-    """
+    def col(name: str) -> str:
+        return _fenced(name) if fenced else name
+
     sql = "public = {} AND hidden = {} AND lat BETWEEN {} AND {} AND lon BETWEEN {} AND {}"
     params: list[Any] = [True, False, query.min_lat, query.max_lat, query.min_lon, query.max_lon]
     if commune_id is not None:
-        sql += f" AND {_fenced('commune')} = {{}}"
+        sql += f" AND {col('commune')} = {{}}"
         params.append(commune_id)
     if query.category_id is not None:
-        sql += f" AND {_fenced('category')} = {{}}"
+        sql += f" AND {col('category')} = {{}}"
         params.append(query.category_id)
     if query.statuses:
-        sql += f" AND {_fenced('status')} IN (" + ", ".join("{}" for _ in query.statuses) + ")"
+        sql += f" AND {col('status')} IN (" + ", ".join("{}" for _ in query.statuses) + ")"
         params.extend(query.statuses)
+    if query.max_age_days is not None:
+        sql += f" AND {col('created_at')} >= {{}}"
+        params.append(datetime.now(UTC) - timedelta(days=query.max_age_days))
     return sql, params
-
-
-async def _map_in_ranges(
-    ranges: Any, filters: str, params: list[Any], since: datetime | None, stop: int
-) -> list[dict[str, Any]]:
-    """The map's rows read through the cell index (every demande in the ranges), sorted here."""
-    candidates, args = _in_ranges(ranges, f"{_MAP_COLUMNS}, {_FILTER_COLUMNS}")
-    sql = f"SELECT {_MAP_COLUMNS} FROM ({candidates}) AS candidates WHERE {filters}"
-    params = [*args, *params]
-    if since is not None:
-        sql += f" AND {_fenced('created_at')} >= {{}}"
-        params.append(since)
-    sql += f" ORDER BY {_fenced('created_at')} DESC LIMIT {{}}"
-    rows: list[dict[str, Any]] = await Demande.raw(sql, *params, stop)
-    return rows
-
-
-async def _map_newest(
-    filters: str, params: list[Any], since: datetime | None, stop: int
-) -> list[dict[str, Any]]:
-    """The map's rows read newest first through the created_at index, until ``stop`` of them.
-
-    The period is cut into slices of a known number of demandes (the bound of each is read from
-    the index alone), so that every query reads a bounded slice whatever plan the engine picks:
-    left to estimate how many demandes of a whole period lie in a box, PostgreSQL sometimes
-    sorts the whole period rather than walk it.
-    """
-    found: list[dict[str, Any]] = []
-    upper: datetime | None = None  # the slices already read are at or after this instant
-    size = MAP_FIRST_SLICE
-    while len(found) < stop:
-        period, period_params = [], []
-        if since is not None:
-            period.append("created_at >= {}")
-            period_params.append(since)
-        if upper is not None:
-            period.append("created_at < {}")
-            period_params.append(upper)
-        where = ("WHERE " + " AND ".join(period)) if period else ""
-        bound_rows = await Demande.raw(
-            f"SELECT created_at FROM demande {where} ORDER BY created_at DESC LIMIT 1 OFFSET {{}}",
-            *period_params,
-            size - 1,
-        )
-        lower = bound_rows[0]["created_at"] if bound_rows else since
-        slice_sql, slice_params = [filters], [*params]
-        if lower is not None:
-            slice_sql.append("created_at >= {}")
-            slice_params.append(lower)
-        if upper is not None:
-            slice_sql.append("created_at < {}")
-            slice_params.append(upper)
-        rows = await Demande.raw(
-            f"SELECT {_MAP_COLUMNS} FROM demande WHERE {' AND '.join(slice_sql)} "
-            "ORDER BY created_at DESC LIMIT {}",
-            *slice_params,
-            stop - len(found),
-        )
-        found.extend(rows)
-        if not bound_rows:  # the slice reached the start of the period
-            break
-        upper = lower
-        size *= 2
-    return found
 
 
 async def public_map(commune_id: UUID | None, query: MapQuery) -> tuple[list[dict[str, Any]], bool]:
@@ -295,10 +242,13 @@ async def public_map(commune_id: UUID | None, query: MapQuery) -> tuple[list[dic
     Two ways to the same rows, chosen by how many demandes the box's cell ranges hold (an
     index-only count that stops at MAP_SPATIAL_MAX):
 
-    - few (a street, a quarter, the countryside): read them all through the cell index, keep
-      those shown, sort;
-    - many (a city, where the cap is always reached): walk the newest demandes and keep those in
-      the box until the cap is reached: a few thousand rows instead of hundreds of thousands.
+    - few (a street, a village, the countryside): read them all through the cell index, keep
+      those shown, sort. The other indexes are fenced off (``_fenced``): left to themselves both
+      engines walk created_at to skip the sort, and read the whole period for a street's dozen
+      reports (0.2–2 s on 1,000,000 reports);
+    - many (a quarter, a city: the cap is reached): no cell ranges at all, the engine walks the
+      newest demandes (or intersects its indexes) and stops at the cap. Hundreds of OR-ed ranges
+      only mislead it there: PostgreSQL then reads every demande of the city before sorting.
     """
     if not (query.min_lon < query.max_lon and query.min_lat < query.max_lat):
         message = "Rectangle invalide : bbox=ouest,sud,est,nord (longitudes puis latitudes)."
@@ -320,19 +270,26 @@ async def public_map(commune_id: UUID | None, query: MapQuery) -> tuple[list[dic
     except GeoError as exc:
         raise InvalidInput(str(exc), errors=[FieldError("bbox", str(exc))]) from exc
     ranges = area.cover(MAP_EDGE_CELLS).ranges
-    counted, args = _in_ranges(ranges, "1")
+    counted, args = _in_ranges(ranges, "1", count=True)
     count = await Demande.raw(
         f"SELECT COUNT(*) AS n FROM ({counted} LIMIT {{}}) AS candidates", *args, MAP_SPATIAL_MAX
     )
     candidates = int(count[0]["n"])
     if candidates == 0:
         return [], False
-    since = None
-    if query.max_age_days is not None:
-        since = datetime.now(UTC) - timedelta(days=query.max_age_days)
-    filters, params = _map_filters(commune_id, query)
     if candidates < MAP_SPATIAL_MAX:
-        rows = await _map_in_ranges(ranges, filters, params, since, query.limit + 1)
+        inside, params = _in_ranges(ranges, f"{_MAP_COLUMNS}, {_FILTER_COLUMNS}")
+        filters, filter_params = _map_filters(commune_id, query, fenced=True)
+        sql = (
+            f"SELECT {_MAP_COLUMNS} FROM ({inside}) AS candidates WHERE {filters} "
+            f"ORDER BY {_fenced('created_at')} DESC LIMIT {{}}"
+        )
+        params = [*params, *filter_params]
     else:
-        rows = await _map_newest(filters, params, since, query.limit + 1)
+        filters, params = _map_filters(commune_id, query, fenced=False)
+        sql = (
+            f"SELECT {_MAP_COLUMNS} FROM demande WHERE {filters} "
+            "ORDER BY created_at DESC LIMIT {}"
+        )
+    rows = await Demande.raw(sql, *params, query.limit + 1)
     return rows[: query.limit], len(rows) > query.limit

@@ -16,7 +16,6 @@ from backend.auth import Principal
 from backend.exceptions import FieldError, InvalidInput
 from backend.news import reading
 from backend.news.feeds import events_ics
-from backend.news.service import images_of
 from backend.settings import Settings
 from media import MediaStorage
 from mobile_api.news_schemas import ImageOut, NewsOut, NewsPage
@@ -79,9 +78,8 @@ def news_out(
 async def many_out(
     rows: list[dict[str, Any]], storage: MediaStorage, public_url: str
 ) -> list[NewsOut]:
-    """Several items, with their images and zones in two queries."""
-    ids = [r["id"] for r in rows]
-    images, zones = await images_of(ids), await reading.zones_of(ids)
+    """Several items, with their images and zones in one query."""
+    images, zones = await reading.images_and_zones([r["id"] for r in rows])
     return [
         news_out(r, images.get(r["id"], []), zones.get(r["id"], []), storage, public_url)
         for r in rows
@@ -132,15 +130,6 @@ class NewsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=50)] = 20,
     ) -> Response[Any]:
         """Published news, pinned first; `mine=true` keeps the device's zones and topics."""
-        filters = (
-            await device_filter(principal, commune_id)
-            if mine
-            else reading.FeedFilter(commune_id, _topics(topics))
-        )
-        etag = f'"{await reading.version(filters, "news")}-{cursor or ""}-{limit}"'
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if _not_modified(request, etag):
-            return Response(None, status_code=304, headers=headers)
         before = None
         if cursor:
             try:
@@ -150,11 +139,22 @@ class NewsController(Controller):
                 raise InvalidInput(
                     "Curseur invalide.", errors=[FieldError("cursor", "Curseur invalide.")]
                 ) from exc
-        rows, next_before = await reading.news_feed(
-            filters, before, limit, columns=reading.APP_COLUMNS
-        )
+        async with reading.one_connection():
+            filters = (
+                await device_filter(principal, commune_id)
+                if mine
+                else reading.FeedFilter(commune_id, _topics(topics))
+            )
+            etag = f'"{await reading.version(filters, "news")}-{cursor or ""}-{limit}"'
+            headers = {"ETag": etag, "Cache-Control": "no-cache"}
+            if _not_modified(request, etag):
+                return Response(None, status_code=304, headers=headers)
+            rows, next_before = await reading.news_feed(
+                filters, before, limit, columns=reading.APP_COLUMNS
+            )
+            items = await many_out(rows, storage, settings.public_url)
         page = NewsPage(
-            items=await many_out(rows, storage, settings.public_url),
+            items=items,
             next_cursor=f"{next_before[0].isoformat()}|{next_before[1]}" if next_before else None,
         )
         return Response(page, headers=headers)
@@ -202,14 +202,16 @@ class AgendaController(Controller):
             )
         filters = reading.FeedFilter(commune_id, _topics(topics))
         near = (lat, lon, float(radius_m)) if lat is not None and lon is not None else None
-        version = await reading.version(filters, "event")
-        key = f"{version}|{start.isoformat()}|{end.isoformat()}|{near}"
-        etag = f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"'
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if _not_modified(request, etag):
-            return Response(None, status_code=304, headers=headers)
-        rows = await reading.agenda(filters, start, end, near, columns=reading.APP_COLUMNS)
-        return Response(await many_out(rows, storage, settings.public_url), headers=headers)
+        async with reading.one_connection():
+            version = await reading.version(filters, "event")
+            key = f"{version}|{start.isoformat()}|{end.isoformat()}|{near}"
+            etag = f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"'
+            headers = {"ETag": etag, "Cache-Control": "no-cache"}
+            if _not_modified(request, etag):
+                return Response(None, status_code=304, headers=headers)
+            rows = await reading.agenda(filters, start, end, near, columns=reading.APP_COLUMNS)
+            items = await many_out(rows, storage, settings.public_url)
+        return Response(items, headers=headers)
 
     @get("/{item_id:uuid}/calendar.ics", operation_id="eventIcs", media_type="text/calendar")
     async def ics(
