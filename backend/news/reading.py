@@ -137,14 +137,15 @@ async def version(filters: FeedFilter, kind: str) -> str:
     deleted (they are archived); a hard delete would need a count here, at the cost of
     reading every row of the commune.
     """
-    where = "kind = {}" + (" AND commune = {}" if filters.commune_id else "")
+    # MAX(), not ORDER BY … LIMIT 1: both engines then walk the updated_at index from its end
+    # (SQLite would sort the commune's rows for the ORDER BY form).
     rows = await NewsItem.raw(
-        f"SELECT updated_at AS last FROM news_item WHERE {where} AND updated_at IS NOT NULL "
-        "ORDER BY updated_at DESC LIMIT 1",
+        "SELECT MAX(updated_at) AS last FROM news_item WHERE kind = {}"
+        + (" AND commune = {}" if filters.commune_id else ""),
         kind,
         *([filters.commune_id] if filters.commune_id else []),
     )
-    last = rows[0]["last"] if rows else None
+    last = rows[0]["last"]
     key = f"{kind}|{filters}|{last}"
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 

@@ -669,7 +669,7 @@ def report(configs: list[Config], args: argparse.Namespace) -> None:
     head = (
         f"{'engine':<9}{'indexes':<10}{'wk':>3} {'endpoint':<11}{'req/s':>7}{'p50 ms':>8}"
         f"{'p99 ms':>8}{'B/answer':>9}{'api':>7}{'pg':>7}{'wrk':>6}{'ceiling':>8}  "
-        f"{'load avg':<16}{'target':<7}errors"
+        f"{'load avg':<18}{'target':<7}errors"
     )
     print(head)
     print("-" * len(head))
@@ -684,7 +684,7 @@ def report(configs: list[Config], args: argparse.Namespace) -> None:
                 f"{r.p50:>8.1f}{r.p99:>8.1f}{_num(r.bytes_per_request, '.0f'):>9}"
                 f"{_num(r.server_cpu_ms, '.2f'):>7}{_num(r.pg_cpu_ms, '.2f'):>7}"
                 f"{_num(r.wrk_cpu_ms, '.2f'):>6}{_num(r.ceiling, '.0f'):>8}  "
-                f"{r.load:<16}{target:<7}{r.errors}"
+                f"{r.load:<18}{target:<7}{r.errors}"
             )
     print()
     print(
