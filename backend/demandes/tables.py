@@ -168,3 +168,8 @@ class Open311Token(Table):
     token = Varchar(length=64, unique=True)
     demande = ForeignKey(Demande, null=False, on_delete=OnDelete.cascade)
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+# Indexes Piccolo cannot declare (several columns): created by migrations and by the test
+# set-up alike, through `backend.database.create_extra_indexes`.
+EXTRA_INDEXES: list[str] = []

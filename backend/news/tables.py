@@ -92,3 +92,8 @@ class NewsTopic(Table):
 
     item = ForeignKey(NewsItem, null=False, on_delete=OnDelete.cascade, index=True)
     topic = Varchar(length=40, index=True)
+
+
+# Indexes Piccolo cannot declare (several columns): created by migrations and by the test
+# set-up alike, through `backend.database.create_extra_indexes`.
+EXTRA_INDEXES: list[str] = []
