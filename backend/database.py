@@ -6,6 +6,7 @@ module; the differences that matter (write locks, pools) are handled here once.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlparse
+from weakref import WeakKeyDictionary
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
@@ -79,15 +81,41 @@ async def transaction() -> AsyncIterator[None]:
     """A write transaction; nested calls join the outer one.
 
     On SQLite the transaction takes the write lock up front (IMMEDIATE): a deferred transaction
-    that reads then writes can fail with "database is locked" instead of waiting its turn.
+    that reads then writes can fail with "database is locked" instead of waiting its turn. The
+    outermost one also queues on ``_sqlite_writer`` first.
     """
     engine = current_engine()
-    if isinstance(engine, SQLiteEngine):
-        async with engine.transaction(transaction_type=TransactionType.immediate):
-            yield
-    else:
+    if not isinstance(engine, SQLiteEngine):
         async with engine.transaction():
             yield
+    elif engine.current_transaction.get() is not None:
+        async with engine.transaction():  # joins the outer transaction
+            yield
+    else:
+        async with _sqlite_writer(), engine.transaction(transaction_type=TransactionType.immediate):
+            yield
+
+
+#: One SQLite writer per event loop: see ``_sqlite_writer``.
+_WRITE_LOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def _sqlite_writer() -> AsyncIterator[None]:
+    """Let one SQLite write transaction at a time run in this process.
+
+    SQLite has one writer at a time. Without this, a rush (hundreds of bookings or uploads at
+    once) leaves every other transaction polling the file lock in its own thread, sleeping up
+    to 100 ms between tries, and past the busy timeout they fail with "database is locked"
+    (HTTP 500). Queued here, each waits its turn on the event loop. Other processes (a worker)
+    still meet the busy timeout; the database's constraints still decide every race.
+    """
+    loop = asyncio.get_running_loop()
+    lock = _WRITE_LOCKS.get(loop)
+    if lock is None:
+        lock = _WRITE_LOCKS[loop] = asyncio.Lock()
+    async with lock:
+        yield
 
 
 #: How much of the SQLite file a connection may read through mmap instead of read() calls.
@@ -107,11 +135,21 @@ class _SQLiteConnection(sqlite3.Connection):
         self.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
 
 
+async def _keep_session(connection: Any) -> None:
+    """Pool reset: nothing beyond asyncpg's own rollback of an unfinished transaction.
+
+    Piccolo borrows a connection per query, and asyncpg's default reset (RESET ALL, CLOSE ALL,
+    UNLISTEN *, unlock advisory locks) is one more round trip and about as much server work as
+    a small query, each time. Nothing here keeps session state: settings are `SET LOCAL`, no
+    advisory lock, no LISTEN, no cursor outside a transaction.
+    """
+
+
 async def start(engine: Engine | None = None) -> None:
     """Open the pool (PostgreSQL) or set WAL mode and the connection pragmas (SQLite)."""
     engine = engine or current_engine()
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=1, max_size=20)
+        await engine.start_connection_pool(min_size=1, max_size=20, reset=_keep_session)
     elif isinstance(engine, SQLiteEngine):
         engine.connection_kwargs.setdefault("factory", _SQLiteConnection)
         # WAL lets readers proceed while one writer writes; the setting persists in the file.

@@ -201,8 +201,8 @@ class MapQuery:
 MAP_EDGE_CELLS = 100
 #: Below this many stored demandes in the box's cell ranges (an index-only count), the map reads
 #: them all through the cell index; from it, it lets the engine walk the newest demandes
-#: instead (tests/bench/bench_reports_map.py: 4,000 candidates read through the cells take a
-#: third of the walk, 27,000 twice the walk, on 1,000,000 reports).
+#: instead. Measured on 1,000,000 reports (tests/bench/bench_reports_map.py): a street's 4,000
+#: candidates cost a third of the walk's CPU, a quarter's 27,000 no less than the walk.
 MAP_SPATIAL_MAX = 10_000
 
 _MAP_COLUMNS = "id, reference, category, status, lat, lon, created_at, updated_at"

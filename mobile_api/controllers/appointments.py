@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
-from weakref import WeakKeyDictionary
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from backend import database
 from backend.appointments import booking
 from backend.appointments.ants import AntsClient
 from backend.appointments.booking import Contact, Identity
 from backend.appointments.calendar import invitation
-from backend.appointments.schedule import free_slots, get_site, load_schedules
+from backend.appointments.schedule import (
+    SiteSchedule,
+    free_slots,
+    get_site,
+    load_busy,
+    load_schedules,
+)
 from backend.appointments.slots import Slot
 from backend.appointments.tables import Site
 from backend.auth import Principal
@@ -106,44 +107,21 @@ async def _next_free(
     only fully booked sites (and nearly) do.
     """
     found: dict[Any, list[Slot]] = {site["id"]: [] for site in group}
-    pending = group
     window_first, window_last = first, min(last, first + timedelta(days=FIRST_WINDOW_DAYS - 1))
-    while pending and window_first <= last:
-        still: list[dict[str, Any]] = []
-        for schedule in await load_schedules(pending, window_first, window_last, now):
+    pending = await load_schedules(group, first, last, now, busy_until=window_last)
+    while pending:
+        still: list[SiteSchedule] = []
+        for schedule in pending:
             mine = found[schedule.site["id"]]
             free = free_slots(schedule, reason, persons, window_first, window_last, now)
             mine += free[: NEXT_SLOTS - len(mine)]
             if len(mine) < NEXT_SLOTS:
-                still.append(schedule.site)
-        pending = still
+                still.append(schedule)
+        if not still or window_last >= last:
+            break
         window_first, window_last = window_last + timedelta(days=1), last
+        pending = await load_busy(still, window_first, window_last, now)
     return [(site, found[site["id"]]) for site in group]
-
-
-#: One SQLite writer per event loop: see ``_sqlite_writer``.
-_WRITE_LOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
-
-
-@asynccontextmanager
-async def _sqlite_writer() -> AsyncIterator[None]:
-    """On SQLite, let one hold at a time run in this process (PostgreSQL: no-op).
-
-    SQLite has one writer at a time; without this, a rush on fresh slots (hundreds of holds at
-    once) leaves every other transaction polling the write lock in its own thread, with sleeps
-    of up to 100 ms between tries, and past the 30 s busy timeout they fail with "database is
-    locked" (HTTP 500) instead of a 409. Queued here, each waits its turn on the event loop. The
-    unique units still decide who wins, across processes too.
-    """
-    if database.is_postgres():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    lock = _WRITE_LOCKS.get(loop)
-    if lock is None:
-        lock = _WRITE_LOCKS[loop] = asyncio.Lock()
-    async with lock:
-        yield
 
 
 class AppointmentController(Controller):
@@ -241,10 +219,9 @@ class AppointmentController(Controller):
         """Hold a slot for a few minutes while the form is completed."""
         await limiter.hit(f"booking:ip:{client_ip(request)}", *settings.rate_booking_per_ip)
         who = identity(principal)
-        async with _sqlite_writer():
-            row = await booking.hold(
-                data.site_id, data.start, data.reason, data.persons, who, counter_id=data.counter_id
-            )
+        row = await booking.hold(
+            data.site_id, data.start, data.reason, data.persons, who, counter_id=data.counter_id
+        )
         return appointment_out(row)
 
     @post(

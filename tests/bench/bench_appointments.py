@@ -1061,9 +1061,15 @@ async def run(args: argparse.Namespace) -> int:
     for engine_name in args.engines.split(","):
         print(f"\n== {engine_name} (load average {_load()})", flush=True)
         if "ants" in scenarios:
-            all_lines += await scenario_ants(engine_name, args)
+            lines = await scenario_ants(engine_name, args)
+            for line in lines:
+                print_line(line)
+            all_lines += lines
         if scenarios & {"nearest", "holds"}:
-            all_lines += await scenario_nearest(engine_name, args)
+            lines = await scenario_nearest(engine_name, args)
+            for line in lines:
+                print_line(line)
+            all_lines += lines
     print_header("Appointments (ms; HTTP = in-process ASGI client to the app)")
     for line in all_lines:
         print_line(line)
