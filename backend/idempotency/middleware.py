@@ -1,15 +1,24 @@
 """`Idempotency-Key` for POSTs that create things: a retried request replays the first answer.
 
-The whole request runs in one database transaction together with the stored answer, so either
-both the effect and its record are committed, or neither is: a retry after a crash re-runs
-cleanly, and two concurrent retries cannot both take effect (the unique (caller, key) index
-makes the loser roll back, and it then replays the winner's answer).
+Three steps, each its own short transaction or none, so that a slow request (a report's photos
+being decoded) never holds the SQLite write lock other requests wait for:
+
+1. reserve (caller, key) by inserting a pending record: the unique index lets exactly one of
+   concurrent retries win; the others wait for its answer and replay it (a request with
+   another body under the same key is refused with 422 at once);
+2. run the handler outside any transaction of ours: its services commit their own writes;
+3. store the answer on the reservation if it is a success; otherwise delete the reservation, so
+   a retry with the same key runs again.
+
+A process killed between 2 and 3 leaves a pending reservation: after ABANDONED_AFTER a retry
+takes the key over and runs again (the one case where a retried request can take effect twice).
 
 Opt in per route with `opt={"idempotent": True}`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -25,10 +34,6 @@ from backend.request_context import request_id_of
 
 HEADER = b"idempotency-key"
 _KEPT_HEADERS = {"content-type", "location", "etag", "last-modified", "retry-after"}
-
-
-class _NotStored(Exception):
-    """Raised inside the transaction to roll back a request that did not succeed."""
 
 
 def _scope_key(who: str, key: str) -> str:
@@ -146,10 +151,14 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         request_hash = _request_hash(scope, body)
 
-        stored = await self._lookup(who, key)
-        if stored is not None:
-            await self._replay(scope, send, stored, request_hash)
+        outcome = await _reserve_or_wait(who, key, request_hash)
+        if isinstance(outcome, dict):
+            await _replay(scope, send, outcome, request_hash)
             return
+        if outcome is None:
+            await _send_stored(send, *_still_running(scope), replayed=False)
+            return
+        reservation = outcome
 
         replay_body_sent = False
 
@@ -169,77 +178,144 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
+        # The handler runs outside any transaction of ours: its services commit their own
+        # writes, and a slow handler (photos) never holds the SQLite write lock.
         try:
-            async with transaction():
-                await self.app(scope, replay_receive, capture)
-                status = int(start.get("status", 500))
-                if not 200 <= status < 300:
-                    raise _NotStored
-                headers = [
-                    [k, v]
-                    for k, v in start.get("headers", [])
-                    if k.decode().lower() in _KEPT_HEADERS
-                ]
-                await IdempotencyRecord.insert(
-                    IdempotencyRecord(
-                        scope_key=_scope_key(who, key),
-                        scope=who,
-                        key=key,
-                        request_hash=request_hash,
-                        status_code=status,
-                        response_headers=[[k.decode(), v.decode()] for k, v in headers],
-                        response_body=b"".join(chunks),
-                    )
-                )
-        except _NotStored:
-            # Rolled back: a failed request leaves nothing behind and is not stored. But if a
-            # concurrent retry with the same key succeeded meanwhile (ours failed *because* of
-            # it, e.g. the slot it just confirmed), the client must see that first answer.
-            stored = await self._lookup(who, key)
-            if stored is not None:
-                await self._replay(scope, send, stored, request_hash)
-                return
-        except Exception as exc:
-            if not is_unique_violation(exc):
-                raise
-            # A concurrent request with the same key committed first: ours is rolled back.
-            stored = await self._lookup(who, key)
-            if stored is None:
-                raise
-            await self._replay(scope, send, stored, request_hash)
-            return
+            await self.app(scope, replay_receive, capture)
+        except BaseException:
+            await _release(reservation)
+            raise
+        status = int(start.get("status", 500))
+        response_body = b"".join(chunks)
+        if 200 <= status < 300:
+            kept = [
+                [k.decode("latin-1"), v.decode("latin-1")]
+                for k, v in start.get("headers", [])
+                if k.decode("latin-1").lower() in _KEPT_HEADERS
+            ]
+            await _complete(reservation, status, kept, response_body)
+        else:
+            # A failed request is not an answer to replay: the key is free for a retry.
+            await _release(reservation)
         await send(cast(Message, {**start, "type": "http.response.start"}))
-        await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": False})
+        await send({"type": "http.response.body", "body": response_body, "more_body": False})
 
-    @staticmethod
-    async def _lookup(who: str, key: str) -> dict[str, Any] | None:
-        # A key stays bound to its first answer until the purge job removes it (after the TTL).
-        return (
-            await IdempotencyRecord.select()
-            .where(IdempotencyRecord.scope_key == _scope_key(who, key))
-            .output(load_json=True)
-            .first()
+
+#: status_code of a reserved key whose request is still running.
+PENDING = 0
+#: How long a request waits for a concurrent one with the same key before answering 409.
+WAIT_SECONDS = 60.0
+#: A reservation older than this belongs to a request that died (process killed mid-request):
+#: it no longer blocks the key.
+ABANDONED_AFTER = timedelta(minutes=10)
+
+
+async def _reserve_or_wait(who: str, key: str, request_hash: str) -> int | dict[str, Any] | None:
+    """Reserve (caller, key) in a short transaction of its own.
+
+    Returns the reservation's id (run the request), the stored answer (replay it, or refuse
+    another body), or None when a concurrent request with this key is still running after
+    WAIT_SECONDS. The unique index on scope_key makes exactly one of concurrent retries win;
+    the others wait for its answer, or take the key over if it fails and releases it.
+    """
+    scope_key = _scope_key(who, key)
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    pause = 0.02
+    while True:
+        stored = await _lookup(scope_key)
+        if stored is None:
+            try:
+                async with transaction():
+                    rows = await IdempotencyRecord.insert(
+                        IdempotencyRecord(
+                            scope_key=scope_key,
+                            scope=who,
+                            key=key,
+                            request_hash=request_hash,
+                            status_code=PENDING,
+                            response_headers=[],
+                            response_body=b"",
+                        )
+                    ).returning(IdempotencyRecord._meta.primary_key)
+                return int(rows[0]["id"])
+            except Exception as exc:
+                if not is_unique_violation(exc):
+                    raise
+                continue  # another request reserved it first: read what it holds
+        if stored["status_code"] != PENDING or stored["request_hash"] != request_hash:
+            return stored
+        if stored["created_at"] < datetime.now(UTC) - ABANDONED_AFTER:
+            await _release(int(stored["id"]))
+            continue
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+async def _complete(reservation: int, status: int, headers: list[list[str]], body: bytes) -> None:
+    """Store the answer on the reservation (a short transaction)."""
+    async with transaction():
+        await IdempotencyRecord.update(
+            {
+                IdempotencyRecord.status_code: status,
+                IdempotencyRecord.response_headers: headers,
+                IdempotencyRecord.response_body: body,
+            }
+        ).where(
+            (IdempotencyRecord._meta.primary_key == reservation)
+            & (IdempotencyRecord.status_code == PENDING)
         )
 
-    @staticmethod
-    async def _replay(scope: Scope, send: Send, stored: dict[str, Any], request_hash: str) -> None:
-        if stored["request_hash"] != request_hash:
-            await _send_stored(
-                send,
-                *_problem(
-                    scope,
-                    422,
-                    "idempotency-key-reused",
-                    "Cette clé d'idempotence a déjà servi pour une autre requête. Utilisez une "
-                    "nouvelle clé pour une nouvelle demande.",
-                ),
-                replayed=False,
-            )
-            return
-        headers = [[k.encode(), v.encode()] for k, v in stored["response_headers"]]
+
+async def _release(reservation: int) -> None:
+    """Free a key whose request failed (only while still pending: never a stored answer)."""
+    async with transaction():
+        await IdempotencyRecord.delete().where(
+            (IdempotencyRecord._meta.primary_key == reservation)
+            & (IdempotencyRecord.status_code == PENDING)
+        )
+
+
+async def _lookup(scope_key: str) -> dict[str, Any] | None:
+    # A key stays bound to its first answer until the purge job removes it (after the TTL).
+    return (
+        await IdempotencyRecord.select()
+        .where(IdempotencyRecord.scope_key == scope_key)
+        .output(load_json=True)
+        .first()
+    )
+
+
+def _still_running(scope: Scope) -> tuple[int, list[Any], bytes]:
+    status, headers, body = _problem(
+        scope,
+        409,
+        "idempotency-key-in-use",
+        "Une requête avec cette clé d'idempotence est encore en cours. Réessayez dans un "
+        "instant avec la même clé.",
+    )
+    return status, [*headers, [b"retry-after", b"5"]], body
+
+
+async def _replay(scope: Scope, send: Send, stored: dict[str, Any], request_hash: str) -> None:
+    if stored["request_hash"] != request_hash:
         await _send_stored(
-            send, stored["status_code"], headers, bytes(stored["response_body"]), replayed=True
+            send,
+            *_problem(
+                scope,
+                422,
+                "idempotency-key-reused",
+                "Cette clé d'idempotence a déjà servi pour une autre requête. Utilisez une "
+                "nouvelle clé pour une nouvelle demande.",
+            ),
+            replayed=False,
         )
+        return
+    headers = [[k.encode(), v.encode()] for k, v in stored["response_headers"]]
+    await _send_stored(
+        send, stored["status_code"], headers, bytes(stored["response_body"]), replayed=True
+    )
 
 
 async def purge_expired(ttl: int) -> int:

@@ -100,3 +100,21 @@ async def test_the_worker_job_forgets_old_answers(client: Client) -> None:
     again = await client.post("/api/v1/devices", json=BODY, headers={"Idempotency-Key": "old"})
     assert again.status_code == 201
     assert "idempotent-replayed" not in again.headers
+
+
+async def test_a_failed_request_frees_its_key_for_a_retry(client: Client) -> None:
+    headers = {"Idempotency-Key": "signup-retry"}
+    weak = {"email": "b@exemple.fr", "password": "court"}
+    refused = await asyncio.gather(
+        *(client.post("/api/v1/auth/signup", json=weak, headers=headers) for _ in range(3))
+    )
+    assert [r.status_code for r in refused] == [422] * 3
+    fixed = {"email": "b@exemple.fr", "password": PASSWORD}
+    created = await client.post("/api/v1/auth/signup", json=fixed, headers=headers)
+    assert created.status_code == 201, created.text
+    assert "idempotent-replayed" not in created.headers
+    again = await client.post("/api/v1/auth/signup", json=fixed, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == created.json()
+    assert await Account.count() == 1

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from backend.demandes.categories import create_category
-from tests.factories import Commune
+from tests.factories import Client, Commune
 from tests.media.factories import gps_exif, photo_like
 
 RENNES = (48.1113, -1.6800)
@@ -81,3 +81,12 @@ def report_fields(commune: Commune, category: UUID, **extra: Any) -> dict[str, s
     for key in [k for k, v in extra.items() if v is None]:
         fields.pop(key, None)
     return fields
+
+
+async def file_report(client: Client, fields: dict[str, str], photos: list[bytes], **headers: str):  # type: ignore[no-untyped-def]
+    """POST a report as the app sends it: multipart, the fields as form parts, then the photos."""
+    parts: list[tuple[str, tuple[str | None, bytes | str] | tuple[str, bytes, str]]] = [
+        (name, (None, value)) for name, value in fields.items()
+    ]
+    parts += [("photos", (f"IMG_{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
+    return await client.post("/api/v1/reports", files=parts, headers=headers)

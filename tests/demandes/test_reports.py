@@ -15,6 +15,7 @@ from backend.mail.tables import EmailMessage
 from geo import make_geocoder
 from tests.alerts.factories import device
 from tests.demandes.factories import RENNES, jpeg, make_categories, report_fields
+from tests.demandes.factories import file_report as _file
 from tests.factories import Client, bearer, make_commune, sign_up
 from tests.peers.ban import BanPeer
 
@@ -24,15 +25,6 @@ LES_SAULES = (47.85262, 2.06151)  # 12 rue des Saules in the BAN peer's gazettee
 def _media_files(app: Litestar) -> list[Path]:
     root = Path(app.state.settings.var_dir) / "media"
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-async def _file(client: Client, fields: dict[str, str], photos: list[bytes], **headers: str):  # type: ignore[no-untyped-def]
-    # Always multipart, as the app sends it (fields as form parts, then the photos).
-    parts: list[tuple[str, tuple[str | None, bytes | str] | tuple[str, bytes, str]]] = [
-        (name, (None, value)) for name, value in fields.items()
-    ]
-    parts += [("photos", (f"IMG_{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
-    return await client.post("/api/v1/reports", files=parts, headers=headers)
 
 
 async def test_a_report_with_two_photos_is_filed_and_acknowledged(
@@ -169,13 +161,19 @@ async def test_a_retried_upload_files_one_report(client: Client, app: Litestar) 
     phone = await device(client)
     headers = {**phone, "Idempotency-Key": "upload-7f3a"}
     fields = report_fields(commune, categories.pothole)
-    photo = jpeg(seed=9)
-    first, second = await asyncio.gather(
-        _file(client, fields, [photo], **headers), _file(client, fields, [photo], **headers)
-    )
-    assert first.status_code == second.status_code == 201
-    assert first.json()["reference"] == second.json()["reference"]
+    photos = [jpeg(seed=9), jpeg(seed=10)]
+    answers = await asyncio.gather(*(_file(client, fields, photos, **headers) for _ in range(4)))
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    assert len({a.json()["reference"] for a in answers}) == 1
+    # One ran; the others waited for its answer and replayed it.
+    assert sorted(a.headers.get("idempotent-replayed", "") for a in answers) == [
+        "",
+        "true",
+        "true",
+        "true",
+    ]
     assert await Demande.count() == 1
+    assert await Photo.count() == 2
     assert await TimelineEntry.count().where(TimelineEntry.kind == "created") == 1
 
 
