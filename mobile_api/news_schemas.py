@@ -35,21 +35,20 @@ class ImageOut(CamelStruct):
     alt: str
 
 
-class NewsOut(CamelStruct):
-    """A published news article or event."""
+class EventListItem(CamelStruct):
+    """An event in the agenda list: all but its body (the single-item view carries it)."""
 
     id: UUID
     kind: str
     title: str
     summary: str
-    body_html: str
     topics: list[str]
     zone_ids: list[UUID]
     pinned: bool
     images: list[ImageOut]
     published_at: datetime | None
     updated_at: datetime
-    translations: dict[str, Any]
+    translations: dict[str, Any]  # {"en": {"title", "summary"}}
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     all_day: bool = False
@@ -64,6 +63,12 @@ class NewsOut(CamelStruct):
     registration_url: str = ""
     event_status: str = "scheduled"
     ics_url: str | None = None
+
+
+class NewsOut(EventListItem, kw_only=True):
+    """A published news article or event, with its sanitised HTML body."""
+
+    body_html: str
 
 
 class NewsPage(CamelStruct):

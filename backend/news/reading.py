@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from piccolo.columns.combination import WhereRaw
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from backend.exceptions import NotFound
+from backend.news.revision import version as version  # the feeds' validator, re-exported
 from backend.news.tables import NewsImage, NewsItem, NewsTopic, NewsZone
 from geo import haversine_m
 
@@ -125,29 +125,6 @@ async def _decoded(query: Any) -> list[dict[str, Any]]:
             if isinstance(value, (str, bytes)):
                 row[name] = _decode_json.decode(value)
     return rows
-
-
-async def version(filters: FeedFilter, kind: str) -> str:
-    """A strong validator of a feed: changes with any publication, edit or archive.
-
-    Every change of an item (creation, edit, image, scheduling, publication, status, archive)
-    sets its `updated_at` to now, so the newest `updated_at` of the commune's items of that
-    kind moves whenever a feed could change. One index lookup (the `updated_at` index read
-    backwards), so an unchanged feed (304) costs far less than rendering it. Items are never
-    deleted (they are archived); a hard delete would need a count here, at the cost of
-    reading every row of the commune.
-    """
-    # MAX(), not ORDER BY … LIMIT 1: both engines then walk the updated_at index from its end
-    # (SQLite would sort the commune's rows for the ORDER BY form).
-    rows = await NewsItem.raw(
-        "SELECT MAX(updated_at) AS last FROM news_item WHERE kind = {}"
-        + (" AND commune = {}" if filters.commune_id else ""),
-        kind,
-        *([filters.commune_id] if filters.commune_id else []),
-    )
-    last = rows[0]["last"]
-    key = f"{kind}|{filters}|{last}"
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 # The first page reads the pinned items and the newest ones in one query when at most this

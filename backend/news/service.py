@@ -13,6 +13,7 @@ from backend.audit.service import record
 from backend.database import transaction
 from backend.exceptions import Conflict, FieldError, InvalidInput, NotFound
 from backend.news.content import render_markdown
+from backend.news.revision import bump
 from backend.news.tables import NewsImage, NewsItem, NewsTopic, NewsZone
 from geo import cell_of_lat_lon
 
@@ -147,12 +148,13 @@ async def update_item(
         await NewsItem.update(columns).where(NewsItem.id == item_id)
         await _set_targets(item_id, values.get("topics"), zone_ids)
         await record(actor_id, "news.update", "news", item_id, {"fields": sorted(values)})
+        await bump(commune_id, item["kind"])
     return await get_item(commune_id, item_id)
 
 
 async def add_image(commune_id: UUID, item_id: UUID, image: dict[str, Any]) -> dict[str, Any]:
     """Attach a processed image (display size + thumbnail keys, alt text) to the item."""
-    await get_item(commune_id, item_id)
+    item = await get_item(commune_id, item_id)
     async with transaction():
         count = await NewsImage.count().where(NewsImage.item == item_id)
         if count >= 10:
@@ -161,6 +163,7 @@ async def add_image(commune_id: UUID, item_id: UUID, image: dict[str, Any]) -> d
         await NewsItem.update({NewsItem.updated_at: datetime.now(UTC)}).where(
             NewsItem.id == item_id
         )
+        await bump(commune_id, item["kind"])
     return await get_item(commune_id, item_id)
 
 
@@ -271,6 +274,7 @@ async def _publish(item: dict[str, Any], now: datetime, daily_cap: int) -> None:
                 NewsItem.targeted: result.targeted,
             }
         ).where(NewsItem.id == item["id"])
+    await bump(item["commune"], item["kind"])  # last: the revision row stays locked to commit
 
 
 def _when(item: dict[str, Any]) -> str:
@@ -293,12 +297,13 @@ async def publish_now(
 
 async def archive(commune_id: UUID, item_id: UUID, actor_id: UUID | None) -> dict[str, Any]:
     """Take an item out of the feeds."""
-    await get_item(commune_id, item_id)
+    item = await get_item(commune_id, item_id)
     async with transaction():
         await NewsItem.update(
             {NewsItem.state: "archived", NewsItem.updated_at: datetime.now(UTC)}
         ).where(NewsItem.id == item_id)
         await record(actor_id, "news.archive", "news", item_id)
+        await bump(commune_id, item["kind"])
     return await get_item(commune_id, item_id)
 
 
@@ -350,6 +355,7 @@ async def set_event_status(
                 daily_cap=daily_cap,
                 now=now,
             )
+        await bump(commune_id, item["kind"])
     return await get_item(commune_id, item_id)
 
 
@@ -367,11 +373,14 @@ async def publish_due(daily_cap: int, now: datetime | None = None) -> int:
                 await _publish(item, now, daily_cap)
             except Conflict:
                 continue  # another worker published it
-    expired = (
-        await NewsItem.update({NewsItem.state: "archived", NewsItem.updated_at: now})
-        .where((NewsItem.state == "published") & (NewsItem.unpublish_at <= now))
-        .returning(NewsItem.id)
-    )
+    async with transaction():
+        expired = (
+            await NewsItem.update({NewsItem.state: "archived", NewsItem.updated_at: now})
+            .where((NewsItem.state == "published") & (NewsItem.unpublish_at <= now))
+            .returning(NewsItem.commune, NewsItem.kind)
+        )
+        for commune_id, kind in sorted({(str(r["commune"]), r["kind"]) for r in expired}):
+            await bump(commune_id, kind)
     return len(due) + len(expired)
 
 

@@ -94,6 +94,28 @@ class NewsTopic(Table):
     topic = Varchar(length=40, index=True)
 
 
+class NewsRevision(Table):
+    """How many times a commune's news (or events) changed: the feeds' validator.
+
+    Every write that a feed could show bumps it in the writer's transaction, so it grows in
+    commit order (the row lock queues concurrent writers), unlike timestamps taken before
+    commit; rendered answers and ETags are keyed by it.
+    """
+
+    revision_key = Varchar(length=60, unique=True)  # "<commune id>:<kind>"
+    commune = ForeignKey(Commune, null=False, on_delete=OnDelete.cascade, index=True)
+    kind = Varchar(length=10)  # news, event
+    revision = BigInt(default=0)
+
+
 # Indexes Piccolo cannot declare (several columns): created by migrations and by the test
-# set-up alike, through `backend.database.create_extra_indexes`.
-EXTRA_INDEXES: list[str] = []
+# set-up alike, through `backend.database.create_extra_indexes`. The migration
+# relais_2026_12_07t12_00_01_000000 holds the same statements.
+EXTRA_INDEXES: list[str] = [
+    # The feed: its first page and each cursor page are one index range, read in order.
+    "CREATE INDEX IF NOT EXISTS news_item_feed "
+    "ON news_item (commune, kind, state, pinned, published_at, id)",
+    # The agenda's window starts where events end (an event without an end lasts its start).
+    "CREATE INDEX IF NOT EXISTS news_item_agenda "
+    "ON news_item (commune, kind, state, (COALESCE(ends_at, starts_at)))",
+]

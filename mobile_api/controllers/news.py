@@ -7,18 +7,88 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
+from litestar.serialization import encode_json
 
 from alerts.tables import TopicFollow, ZoneFollow
 from backend.auth import Principal
 from backend.exceptions import FieldError, InvalidInput
 from backend.news import reading
+from backend.news.answers import AnsweredBefore, Known, answers_of, questions_of
 from backend.news.feeds import events_ics
 from backend.settings import Settings
 from media import MediaStorage
-from mobile_api.news_schemas import ImageOut, NewsOut, NewsPage
+from mobile_api.news_schemas import EventListItem, ImageOut, NewsOut, NewsPage
+
+
+def _images_out(images: list[dict[str, Any]], storage: MediaStorage) -> list[ImageOut]:
+    return [
+        ImageOut(
+            url=storage.url_for(i["display_key"]),
+            thumbnail_url=storage.url_for(i["thumb_key"]),
+            width=i["width"],
+            height=i["height"],
+            alt=i["alt"],
+        )
+        for i in images
+    ]
+
+
+# What the agenda's list keeps of a translation; the single-item view keeps the HTML body too.
+_LISTED = frozenset({"title", "summary"})
+_SHOWN = frozenset({"title", "summary", "body_html"})
+
+
+def _fields(
+    row: dict[str, Any],
+    images: list[dict[str, Any]],
+    zone_ids: list[Any],
+    storage: MediaStorage,
+    public_url: str,
+    translated: frozenset[str],
+) -> dict[str, Any]:
+    """What the app shows of a published item, but its body."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "title": row["title"],
+        "summary": row["summary"],
+        "topics": row["topics"],
+        "zone_ids": zone_ids,
+        "pinned": row["pinned"],
+        "images": _images_out(images, storage),
+        "published_at": row["published_at"],
+        "updated_at": row["updated_at"],
+        "translations": {
+            lang: {k: v for k, v in t.items() if k in translated}
+            for lang, t in row["translations"].items()
+        },
+        **{name: row[name] for name in _EVENT_FIELDS},
+        "ics_url": (
+            f"{public_url}/api/v1/events/{row['id']}/calendar.ics"
+            if row["kind"] == "event"
+            else None
+        ),
+    }
+
+
+_EVENT_FIELDS = (
+    "starts_at",
+    "ends_at",
+    "all_day",
+    "place_name",
+    "address",
+    "lat",
+    "lon",
+    "organiser",
+    "price",
+    "free",
+    "accessibility",
+    "registration_url",
+    "event_status",
+)
 
 
 def news_out(
@@ -29,50 +99,8 @@ def news_out(
     public_url: str,
 ) -> NewsOut:
     """The app's view of a published item."""
-    return NewsOut(
-        id=row["id"],
-        kind=row["kind"],
-        title=row["title"],
-        summary=row["summary"],
-        body_html=row["body_html"],
-        topics=row["topics"],
-        zone_ids=zone_ids,
-        pinned=row["pinned"],
-        images=[
-            ImageOut(
-                url=storage.url_for(i["display_key"]),
-                thumbnail_url=storage.url_for(i["thumb_key"]),
-                width=i["width"],
-                height=i["height"],
-                alt=i["alt"],
-            )
-            for i in images
-        ],
-        published_at=row["published_at"],
-        updated_at=row["updated_at"],
-        translations={
-            lang: {k: v for k, v in t.items() if k != "body_markdown"}
-            for lang, t in row["translations"].items()
-        },
-        starts_at=row["starts_at"],
-        ends_at=row["ends_at"],
-        all_day=row["all_day"],
-        place_name=row["place_name"],
-        address=row["address"],
-        lat=row["lat"],
-        lon=row["lon"],
-        organiser=row["organiser"],
-        price=row["price"],
-        free=row["free"],
-        accessibility=row["accessibility"],
-        registration_url=row["registration_url"],
-        event_status=row["event_status"],
-        ics_url=(
-            f"{public_url}/api/v1/events/{row['id']}/calendar.ics"
-            if row["kind"] == "event"
-            else None
-        ),
-    )
+    fields = _fields(row, images, zone_ids, storage, public_url, _SHOWN)
+    return NewsOut(**fields, body_html=row["body_html"])
 
 
 async def many_out(
@@ -84,6 +112,25 @@ async def many_out(
         news_out(r, images.get(r["id"], []), zones.get(r["id"], []), storage, public_url)
         for r in rows
     ]
+
+
+async def agenda_out(
+    rows: list[dict[str, Any]], storage: MediaStorage, public_url: str
+) -> list[EventListItem]:
+    """The agenda's list: each event without its body (the single-item view has it)."""
+    images, zones = await reading.images_and_zones([r["id"] for r in rows])
+    return [
+        EventListItem(
+            **_fields(
+                r, images.get(r["id"], []), zones.get(r["id"], []), storage, public_url, _LISTED
+            )
+        )
+        for r in rows
+    ]
+
+
+def _json(body: bytes, headers: dict[str, str]) -> Response[Any]:
+    return Response(body, media_type=MediaType.JSON, headers=headers)
 
 
 async def device_filter(principal: Principal, commune_id: UUID | None) -> reading.FeedFilter:
@@ -116,7 +163,7 @@ class NewsController(Controller):
     path = "/news"
     tags = ["Actualités"]
 
-    @get("/", operation_id="newsFeed")
+    @get("/", operation_id="newsFeed", middleware=[AnsweredBefore])
     async def feed(
         self,
         request: Request[Any, Any, Any],
@@ -145,10 +192,24 @@ class NewsController(Controller):
                 if mine
                 else reading.FeedFilter(commune_id, _topics(topics))
             )
-            etag = f'"{await reading.version(filters, "news")}-{cursor or ""}-{limit}"'
+            version = await reading.version(filters, "news")
+
+            def feed_etag(version: str) -> str:
+                return f'"{version}-{cursor or ""}-{limit}"'
+
+            etag = feed_etag(version)
+            question = f"feed|{filters}|{before}|{limit}"
+            if not mine:  # the same answer for every caller: answered before the handler next
+                known = Known(question, filters, "news", feed_etag)
+                questions_of(request.app.state).learn(
+                    "newsFeed", request.scope["query_string"], known
+                )
             headers = {"ETag": etag, "Cache-Control": "no-cache"}
             if _not_modified(request, etag):
                 return Response(None, status_code=304, headers=headers)
+            answers = answers_of(request.app.state)
+            if (body := answers.get(question, version)) is not None:
+                return _json(body, headers)
             rows, next_before = await reading.news_feed(
                 filters, before, limit, columns=reading.APP_COLUMNS
             )
@@ -157,7 +218,9 @@ class NewsController(Controller):
             items=items,
             next_cursor=f"{next_before[0].isoformat()}|{next_before[1]}" if next_before else None,
         )
-        return Response(page, headers=headers)
+        body = encode_json(page)
+        answers.put(question, version, body)
+        return _json(body, headers)
 
     @get("/{item_id:uuid}", operation_id="getNews")
     async def get_one(
@@ -178,7 +241,7 @@ class AgendaController(Controller):
     path = "/events"
     tags = ["Actualités"]
 
-    @get("/", operation_id="agenda")
+    @get("/", operation_id="agenda", middleware=[AnsweredBefore])
     async def agenda(
         self,
         request: Request[Any, Any, Any],
@@ -194,7 +257,10 @@ class AgendaController(Controller):
     ) -> Response[Any]:
         """Events between `from` and `to` (default: the next 3 months), by topic, near a point."""
         # Default window by whole days, so the answer (and its ETag) stays the same all day.
-        start = start or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        until = None
+        if start is None:
+            start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            until = start + timedelta(days=1)  # then the question means another window
         end = end or start + timedelta(days=92)
         if end < start:
             raise InvalidInput(
@@ -204,14 +270,26 @@ class AgendaController(Controller):
         near = (lat, lon, float(radius_m)) if lat is not None and lon is not None else None
         async with reading.one_connection():
             version = await reading.version(filters, "event")
-            key = f"{version}|{start.isoformat()}|{end.isoformat()}|{near}"
-            etag = f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"'
+            window = f"{start.isoformat()}|{end.isoformat()}|{near}"
+            question = f"agenda|{filters}|{window}"
+
+            def agenda_etag(version: str) -> str:
+                return f'"{hashlib.sha256(f"{version}|{window}".encode()).hexdigest()[:24]}"'
+
+            etag = agenda_etag(version)
+            known = Known(question, filters, "event", agenda_etag, until)
+            questions_of(request.app.state).learn("agenda", request.scope["query_string"], known)
             headers = {"ETag": etag, "Cache-Control": "no-cache"}
             if _not_modified(request, etag):
                 return Response(None, status_code=304, headers=headers)
+            answers = answers_of(request.app.state)
+            if (body := answers.get(question, version)) is not None:
+                return _json(body, headers)
             rows = await reading.agenda(filters, start, end, near, columns=reading.APP_COLUMNS)
-            items = await many_out(rows, storage, settings.public_url)
-        return Response(items, headers=headers)
+            items = await agenda_out(rows, storage, settings.public_url)
+        body = encode_json(items)
+        answers.put(question, version, body)
+        return _json(body, headers)
 
     @get("/{item_id:uuid}/calendar.ics", operation_id="eventIcs", media_type="text/calendar")
     async def ics(

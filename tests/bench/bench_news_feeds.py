@@ -5,6 +5,7 @@ Run from the project root:
     .venv/bin/python -m tests.bench.bench_news_feeds [--items 10000] [--duration 15]
         [--workers 1,2] [--engines postgres,sqlite] [--indexes project,candidate]
         [--connections 50] [--threads 2] [--warmup 3] [--access-log] [--hold SECONDS]
+        [--no-varied]
 
 Needs wrk (``apt-get install -y wrk``) and PostgreSQL on 127.0.0.1:5432 (user postgres,
 trust; ``RELAIS_BENCH_PG_URL`` to change). About 12 minutes with the defaults.
@@ -21,21 +22,25 @@ What it does:
   years past and one ahead, 1–2 topics each, a few pinned, images and zones on some,
   translations on some), bulk-loaded; plus noise that must never show: drafts, scheduled and
   archived items (one of them pinned) and a second commune's items;
-- ``--indexes``: first with the schema's own indexes (``project``), then with
-  ``CANDIDATE_INDEXES`` added (``candidate``, the indexes the report recommends);
+- ``--indexes``: first with the schema's own indexes (``project``, which now include the feed
+  and agenda indexes of ``backend.news.tables.EXTRA_INDEXES``), then with ``CANDIDATE_INDEXES``
+  added (``candidate``: room for the next index to try; today the same two, so a no-op);
 - the API in its own process: ``uvicorn … --factory`` with uvloop and httptools, log level
-  WARNING (``quiet_app``: ``create_app`` then the root logger at WARNING, since Litestar's
-  default logging config sets INFO; ``--access-log`` serves ``backend.app:create_app`` as is),
+  WARNING (``quiet_app``: as ``relais serve`` with RELAIS_LOG_LEVEL=WARNING; ``--access-log``:
+  at INFO, its default, with one access-log line per request),
   ``--workers`` 1 then 2 (each worker opens its own pool);
 - a correctness guard through that server before any load: the feed walked page by page with
   its cursor equals the expected order (pinned first, then newest first, no unpublished item,
   no other commune), a topic filter, the agenda's default window, and both ETags answer 304;
 - wrk (``--threads`` threads, ``--connections`` connections, ``--duration`` s, latency
   distribution) on: feed first page, feed with ``If-None-Match``, agenda default window,
-  agenda with ``If-None-Match``; for each: requests/s, p50/p99, bytes per answer, CPU ms per
-  request of the API processes, of PostgreSQL's backends for this database and of wrk, the
-  requests/s those CPU costs would allow on idle cores ("ceiling": the machine may be shared,
-  so the load average is printed too), and the 304-vs-full ratios;
+  agenda with ``If-None-Match``, then (unless ``--no-varied``) a random one of thousands of
+  distinct feed pages and agenda windows per request, more than a process keeps rendered
+  answers for (the cost of a full answer that has to be rendered); for each: requests/s,
+  p50/p99, bytes per answer, CPU ms per request of the API processes, of PostgreSQL's
+  backends for this database and of wrk, the requests/s those CPU costs would allow on idle
+  cores ("ceiling": the machine may be shared, so the load average is printed too), and the
+  304-vs-full ratios;
 - ``--hold`` pauses before wrk with the server up (for curl or ``py-spy`` by hand).
 
 The database is dropped and the server stopped at the end, whatever happens.
@@ -60,6 +65,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -339,19 +345,21 @@ def check_answers(base: str, s: Seeded) -> dict[str, Any]:
 
 
 def quiet_app() -> Any:
-    """`backend.app:create_app()`, then the log level lowered to WARNING (uvicorn factory).
-
-    Litestar's default logging config sets the root logger to INFO when the app is built, so
-    neither uvicorn's ``--log-level`` nor RELAIS_LOG_LEVEL silences the per-request access log;
-    this does, without touching the app. ``--access-log`` serves ``create_app`` itself instead.
-    """
-    import logging
-
+    """The app as `relais serve` runs it with RELAIS_LOG_LEVEL=WARNING (uvicorn factory)."""
     from backend.app import create_app
+    from backend.request_context import configure_logging
 
-    app = create_app()
-    logging.getLogger().setLevel(logging.WARNING)
-    return app
+    configure_logging("WARNING")
+    return create_app()
+
+
+def logged_app() -> Any:
+    """The app as `relais serve` runs it by default: INFO, one access-log line per request."""
+    from backend.app import create_app
+    from backend.request_context import configure_logging
+
+    configure_logging("INFO")
+    return create_app()
 
 
 def free_port() -> int:
@@ -485,11 +493,22 @@ class WrkResult:
 
 def run_wrk(
     name: str, url: str, args: argparse.Namespace, headers: dict[str, str], server: ApiServer,
-    db_name: str, duration: float,
+    db_name: str, duration: float, paths: list[str] | None = None,
 ) -> WrkResult:  # fmt: skip
-    """wrk against one URL; CPU of the server and of PostgreSQL sampled around it."""
+    """wrk against one URL (or, with `paths`, a random one of these paths per request); CPU
+    of the server and of PostgreSQL sampled around it."""
     command = ["wrk", "-t", str(args.threads), "-c", str(args.connections)]
     command += ["-d", f"{duration:g}s", "--latency", "--timeout", "5s"]
+    if paths:
+        script = _TMP / f"paths-{uuid.uuid4().hex[:8]}.lua"
+        quoted = ",\n".join(json.dumps(p) for p in paths)  # JSON strings are Lua strings here
+        script.write_text(
+            f"local paths = {{\n{quoted}\n}}\n"
+            "request = function()\n"
+            "  return wrk.format('GET', paths[math.random(#paths)])\n"
+            "end\n"
+        )
+        command += ["-s", str(script)]
     for key, value in headers.items():
         command += ["-H", f"{key}: {value}"]
     pids, pg = server.pids(), postgres_backends(db_name)
@@ -523,6 +542,36 @@ def run_wrk(
     )  # fmt: skip
 
 
+def varied_paths(base: str, cid: str) -> tuple[list[str], list[str]]:
+    """Many distinct questions, far more than a server process keeps rendered answers for:
+    feed pages (every cursor of the feed × page sizes 1–50) and agenda windows (`from` moved
+    hour by hour over 200 days). Each request picks one at random: what a full answer costs
+    when it has to be rendered (mostly cache misses), beside the repeated first page."""
+    cursors = [""]
+    with httpx.Client(base_url=base, timeout=30) as http:
+        while True:
+            params = {"communeId": cid, "limit": "50"}
+            if cursors[-1]:
+                params["cursor"] = cursors[-1]
+            page = http.get("/api/v1/news", params=params).json()
+            if not page["nextCursor"]:
+                break
+            cursors.append(page["nextCursor"])
+    feed = [
+        f"/api/v1/news?communeId={cid}&limit={n}"
+        + (f"&cursor={urllib.parse.quote(c, safe='')}" if c else "")
+        for c in cursors
+        for n in range(1, 51)
+    ]
+    day = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    agenda = []
+    for hours in range(0, 200 * 24):
+        start = day + timedelta(hours=hours)
+        window = f"from={urllib.parse.quote(start.isoformat(), safe='')}"
+        agenda.append(f"/api/v1/events?communeId={cid}&{window}")
+    return feed, agenda
+
+
 @dataclass
 class Config:
     """One engine × worker count, its runs."""
@@ -544,9 +593,7 @@ def measure(
     var_dir = _TMP / f"var-{engine}-{indexes}-{workers}"
     log = _TMP / f"uvicorn-{engine}-{indexes}-{workers}.log"
     print(f"{tag} starting uvicorn (log: {log})", flush=True)
-    factory = (
-        "backend.app:create_app" if args.access_log else "tests.bench.bench_news_feeds:quiet_app"
-    )
+    factory = f"tests.bench.bench_news_feeds:{'logged_app' if args.access_log else 'quiet_app'}"
     with ApiServer(url, workers, var_dir, log, factory) as server:
         try:
             config.facts = check_answers(server.base, seeded)
@@ -562,15 +609,23 @@ def measure(
             time.sleep(args.hold)
         for u in (feed, agenda):  # warm every worker's pool and code paths
             run_wrk("warm-up", u, args, {}, server, db_name, args.warmup)
-        plan = [
-            ("feed", feed, {}),
-            ("feed 304", feed, {"If-None-Match": etags[feed]}),
-            ("agenda", agenda, {}),
-            ("agenda 304", agenda, {"If-None-Match": etags[agenda]}),
+        plan: list[tuple[str, str, dict[str, str], list[str] | None]] = [
+            ("feed", feed, {}, None),
+            ("feed 304", feed, {"If-None-Match": etags[feed]}, None),
+            ("agenda", agenda, {}, None),
+            ("agenda 304", agenda, {"If-None-Match": etags[agenda]}, None),
         ]
-        for name, u, headers in plan:
+        if args.varied:
+            feed_paths, agenda_paths = varied_paths(server.base, cid)
+            plan += [
+                ("feed var.", feed, {}, feed_paths),
+                ("agenda var.", agenda, {}, agenda_paths),
+            ]
+        for name, u, headers, paths in plan:
             print(f"{tag} wrk {name} …", flush=True)
-            config.runs.append(run_wrk(name, u, args, headers, server, db_name, args.duration))
+            config.runs.append(
+                run_wrk(name, u, args, headers, server, db_name, args.duration, paths)
+            )
         for u in (feed, agenda):  # the validators did not move during the runs
             assert httpx.get(u, timeout=30).headers["etag"] == etags[u], "ETag changed"
     return config
@@ -693,9 +748,11 @@ def report(configs: list[Config], args: argparse.Namespace) -> None:
     )
     for c in configs:
         by = {r.name: r for r in c.runs}
-        for name in ("feed", "agenda"):
-            whole, cond = by[name], by[f"{name} 304"]
-            label = f"  {c.engine:<9}{c.indexes:<10}{c.workers} wk {name:<7}"
+        pairs = [(n, n) for n in ("feed", "agenda")]
+        pairs += [(f"{n} var.", n) for n in ("feed", "agenda") if f"{n} var." in by]
+        for name, base in pairs:
+            whole, cond = by[name], by[f"{base} 304"]
+            label = f"  {c.engine:<9}{c.indexes:<10}{c.workers} wk {name:<12}"
             if min(whole.requests, cond.requests) < MIN_ANSWERS:
                 print(f"{label} n/a (fewer than {MIN_ANSWERS} answers within wrk's timeout)")
                 continue
@@ -728,9 +785,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--hold", type=float, default=0.0, help="s to pause before wrk")
     parser.add_argument(
+        "--no-varied",
+        dest="varied",
+        action="store_false",
+        help="skip the runs over many distinct feed pages and agenda windows (cache misses)",
+    )
+    parser.add_argument(
         "--access-log",
         action="store_true",
-        help="serve backend.app:create_app as is (INFO access log per request, as in production)",
+        help="log at INFO, one access-log line per request (relais serve's default level)",
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
