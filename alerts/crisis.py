@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from alerts.outbox import Notification, notify
+from alerts.outbox import Notification, language_of, notify, notify_selection
 from alerts.tables import Alert, Delivery, Message, Place, ZoneFollow
 from alerts.targeting import (
     Reach,
@@ -22,6 +22,7 @@ from alerts.targeting import (
     recipients_in,
     recipients_of_devices,
     resolve_area,
+    select_in,
 )
 from backend.audit.service import record
 from backend.database import transaction
@@ -160,11 +161,6 @@ async def preview_alert(commune_id: UUID, chain: UUID) -> Reach:
     return await reach_of(await target_of(await get_alert(commune_id, chain)))
 
 
-def _language_of(locale: str, available: set[str]) -> str:
-    base = locale.split("-")[0].lower()
-    return base if base in available else "fr"
-
-
 def _texts(alert: dict[str, Any], lang: str) -> dict[str, str]:
     texts = {
         "headline": alert["headline"],
@@ -176,19 +172,12 @@ def _texts(alert: dict[str, Any], lang: str) -> dict[str, str]:
     return texts
 
 
-async def _fan_out(
-    alert: dict[str, Any], recipients: list[Recipient], daily_cap: int, now: datetime
-) -> tuple[list[int], int]:
-    """One message per language, each to the devices reading that language."""
-    languages = {"fr", *alert["translations"].keys()}
-    groups: dict[str, list[Recipient]] = defaultdict(list)
-    for r in recipients:
-        groups[_language_of(r.locale, languages)].append(r)
-    message_ids: list[int] = []
-    targeted = 0
+def _notifications(alert: dict[str, Any], now: datetime) -> dict[str, Notification]:
+    """The alert's notification in each of its languages, French first (the default)."""
     level = alert["severity"]
     ttl = max(60, int((alert["expires_at"] - now).total_seconds()))
-    for lang, members in groups.items():
+    out: dict[str, Notification] = {}
+    for lang in ["fr", *(k for k in alert["translations"] if k != "fr")]:
         texts = _texts(alert, lang)
         if alert["msg_type"] == "Cancel":
             title = "Fin d'alerte" if lang == "fr" else "Alert ended"
@@ -198,29 +187,39 @@ async def _fan_out(
             prefix = "Mise à jour – " if alert["msg_type"] == "Update" else ""
             title = f"{prefix}{LEVEL_LABELS[level]} : {texts['headline']}"
             body = texts["instruction"] or texts["description"]
-        result = await notify(
-            Notification(
-                kind="alert",
-                subject=f"alert:{alert['chain']}",
-                title=title,
-                body=body,
-                level=level,
-                data={
-                    "alertId": str(alert["chain"]),
-                    "messageId": str(alert["id"]),
-                    "msgType": alert["msg_type"],
-                    "level": level,
-                },
-                # One collapse key per alert: an update or cancellation replaces the earlier
-                # notification on the phone (FCM collapse_key / APNs collapse-id / Web Push Topic).
-                collapse_key=f"alert-{alert['chain'].hex[:24]}",
-                ttl_seconds=ttl,
-                expires_at=alert["expires_at"],
-            ),
-            members,
-            daily_cap=daily_cap,
-            now=now,
+        out[lang] = Notification(
+            kind="alert",
+            subject=f"alert:{alert['chain']}",
+            title=title,
+            body=body,
+            level=level,
+            data={
+                "alertId": str(alert["chain"]),
+                "messageId": str(alert["id"]),
+                "msgType": alert["msg_type"],
+                "level": level,
+            },
+            # One collapse key per alert: an update or cancellation replaces the earlier
+            # notification on the phone (FCM collapse_key / APNs collapse-id / Web Push Topic).
+            collapse_key=f"alert-{alert['chain'].hex[:24]}",
+            ttl_seconds=ttl,
+            expires_at=alert["expires_at"],
         )
+    return out
+
+
+async def _fan_out(
+    alert: dict[str, Any], recipients: list[Recipient], daily_cap: int, now: datetime
+) -> tuple[list[int], int]:
+    """One message per language, each to the devices reading that language."""
+    notifications = _notifications(alert, now)
+    groups: dict[str, list[Recipient]] = defaultdict(list)
+    for r in recipients:
+        groups[language_of(r.locale, notifications)].append(r)
+    message_ids: list[int] = []
+    targeted = 0
+    for lang, members in groups.items():
+        result = await notify(notifications[lang], members, daily_cap=daily_cap, now=now)
         message_ids.append(result.message_id)
         targeted += result.targeted
     return message_ids, targeted
@@ -253,8 +252,12 @@ async def send_alert(
         if not claimed:  # the conditional update is the lock: one send, however many clicks
             raise Conflict("Cette alerte a déjà été envoyée.")
         alert = {**alert, "state": "sent", "sent_at": now}
-        recipients, places = await recipients_in(target)
-        message_ids, targeted = await _fan_out(alert, recipients, daily_cap, now)
+        selection = await select_in(target)
+        results = await notify_selection(
+            _notifications(alert, now), selection, daily_cap=daily_cap, now=now
+        )
+        message_ids = [r.message_id for r in results]
+        targeted, places = sum(r.targeted for r in results), selection.places
         await Alert.update(
             {
                 Alert.targeted_devices: targeted,

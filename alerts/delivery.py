@@ -254,6 +254,58 @@ class DeliveryWorker:
             await self._record(await self._send(batch), batch.immediate)
         return batch.size
 
+    async def _pump(self, max_ticks: int, stop: asyncio.Event | None = None) -> int:
+        """Deliver batch after batch, claiming the next batch while the current one is pushed.
+
+        The claim (a database round trip and the credentials) then costs the transports no
+        idle time; the outcomes of a batch are still recorded before the next batch is pushed,
+        so a worker killed mid-fanout pushes at most one batch again. Stops when a claim comes
+        back empty, after `max_ticks` batches, or once `stop` is set.
+        """
+        total = 0
+        batch = await self._claim_batch()
+        for tick in range(max_ticks):
+            if not batch.size:
+                break
+            last = tick + 1 >= max_ticks or (stop is not None and stop.is_set())
+            claiming = None if last else asyncio.ensure_future(self._claim_batch())
+            try:
+                done = await self._send(batch)
+            except BaseException:
+                if claiming is not None:
+                    claiming.cancel()
+                raise
+            failed: BaseException | None = None
+            if claiming is not None and self.paused_until:
+                # A 429 met meanwhile: what was claimed for that transport waits too.
+                try:
+                    done += self._hold_paused(await claiming)
+                except Exception as exc:  # record what was pushed first, then report
+                    failed = exc
+            await self._record(done, batch.immediate)
+            total += batch.size
+            if failed is not None:
+                raise failed
+            if claiming is None:
+                break
+            batch = await claiming
+        return total
+
+    def _hold_paused(self, batch: _Batch) -> list[_Done]:
+        """Take a prefetched batch's pushes for paused transports out of it, as throttled
+        outcomes (not counted as attempts, due when the pause ends)."""
+        now = time.monotonic()
+        held: list[_Done] = []
+        for name in list(batch.jobs):
+            until = self.paused_until.get(name, 0.0)
+            if until > now:
+                for job in batch.jobs.pop(name):
+                    result = SendResult(
+                        job.claimed.id, Outcome.THROTTLED, "transport en pause (429)", until - now
+                    )
+                    held.append((job, result))
+        return held
+
     async def _record(self, done: Sequence[_Done], immediate: Sequence[_Immediate]) -> None:
         """Write outcomes in one transaction, in a few statements whatever their number."""
         now = datetime.now(UTC)
@@ -336,20 +388,14 @@ class DeliveryWorker:
             log.info("pruned %d dead push credential(s)", len(dead_tokens))
 
     async def drain(self, max_ticks: int = 1000) -> int:
-        """Tick until nothing is due now (tests and one-shot runs); returns rows handled."""
-        total = 0
-        for _ in range(max_ticks):
-            handled = await self.tick()
-            if handled == 0:
-                break
-            total += handled
-        return total
+        """Deliver until nothing is due now (tests and one-shot runs); returns rows handled."""
+        return await self._pump(max_ticks)
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.25) -> None:
         """Deliver until `stop` is set; sleeps `poll_seconds` when the outbox is empty."""
         while not stop.is_set():
             try:
-                handled = await self.tick()
+                handled = await self._pump(10**9, stop)
             except Exception:
                 log.exception("delivery tick failed; retrying shortly")
                 handled = 0

@@ -8,7 +8,8 @@ even across crashes. Every delivery row is also the device's in-app inbox entry.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -16,10 +17,16 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from alerts.tables import Delivery, Device, Message
-from alerts.targeting import Recipient, device_recipient
-from backend.database import bulk_insert, is_postgres, transaction
+from alerts.targeting import (
+    DeviceSelection,
+    Recipient,
+    device_recipient,
+    recipients_of_selection,
+)
+from backend.database import bulk_insert, current_engine, is_postgres, transaction
 
 PARIS = ZoneInfo("Europe/Paris")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 # Levels of urgency, from the resident's point of view. The two top ones ignore quiet hours and
 # the daily cap, go first, and ring with high priority.
@@ -131,21 +138,7 @@ async def notify(
     rows: list[tuple[Any, ...]] = []
     pushes = deferred = capped = 0
     async with transaction():
-        message = Message(
-            kind=notification.kind,
-            subject=notification.subject,
-            title=notification.title,
-            body=notification.body,
-            data=notification.data,
-            urgency=URGENCY.get(notification.level, "normal"),
-            level=notification.level,
-            collapse_key=notification.collapse_key,
-            ttl_seconds=notification.ttl_seconds,
-            created_at=now,
-            expires_at=notification.expires_at,
-        )
-        await message.save()
-        message_id = message.id  # a column descriptor: ~2 µs a read, 100k reads in a fan-out
+        message_id = await _save_message(notification, now)
         for r in unique:
             transport, status, due, counted = r.push_kind or "none", "pending", now, False
             if r.push_kind is None:
@@ -180,7 +173,139 @@ async def notify(
             ],
             rows,
         )
-    return NotifyResult(message.id, len(unique), pushes, deferred, capped)
+    return NotifyResult(message_id, len(unique), pushes, deferred, capped)
+
+
+def language_of(locale: str, available: Iterable[str]) -> str:
+    """The language a device reads among `available`: its locale's base, else French."""
+    base = locale.split("-")[0].lower()
+    return base if base in available else "fr"
+
+
+async def notify_selection(
+    by_language: Mapping[str, Notification],
+    selection: DeviceSelection,
+    *,
+    daily_cap: int = 3,
+    now: datetime | None = None,
+) -> list[NotifyResult]:
+    """`notify` each device of `selection` once, in its language (`by_language`, French the
+    default), one message per language that has readers; results in `by_language` order.
+
+    Urgent levels (same for every language) are written by one INSERT … SELECT in the
+    database: each device takes the push at once, whatever its quiet hours and cap, so no
+    per-device decision needs Python. Lower levels read the recipients and go through
+    `notify`'s per-device rules (quiet hours, daily cap).
+    """
+    now = now or datetime.now(UTC)
+    levels = {n.level for n in by_language.values()}
+    if "fr" not in by_language:
+        raise ValueError("by_language needs the French (default) notification")
+    if not levels <= URGENT:
+        groups: dict[str, list[Recipient]] = {lang: [] for lang in by_language}
+        for r in await recipients_of_selection(selection):
+            groups[language_of(r.locale, by_language)].append(r)
+        return [
+            await notify(by_language[lang], members, daily_cap=daily_cap, now=now)
+            for lang, members in groups.items()
+            if members
+        ]
+    async with transaction():
+        messages = {lang: await _save_message(n, now) for lang, n in by_language.items()}
+        counts = await _insert_urgent(messages, by_language, selection, now)
+        empty = [m for lang, m in messages.items() if not counts.get(m)]
+        if empty:  # languages nobody reads: no message, as with notify()
+            await Message.delete().where(Message.id.is_in(empty))
+    results = []
+    for message_id in messages.values():
+        per_status = counts.get(message_id)
+        if per_status:
+            pushes = per_status.get("pending", 0)
+            results.append(NotifyResult(message_id, sum(per_status.values()), pushes, 0, 0))
+    return results
+
+
+async def _save_message(notification: Notification, now: datetime) -> int:
+    message = Message(
+        kind=notification.kind,
+        subject=notification.subject,
+        title=notification.title,
+        body=notification.body,
+        data=notification.data,
+        urgency=URGENCY.get(notification.level, "normal"),
+        level=notification.level,
+        collapse_key=notification.collapse_key,
+        ttl_seconds=notification.ttl_seconds,
+        created_at=now,
+        expires_at=notification.expires_at,
+    )
+    await message.save()
+    return int(message.id)
+
+
+async def _insert_urgent(
+    messages: Mapping[str, int],
+    by_language: Mapping[str, Notification],
+    selection: DeviceSelection,
+    now: datetime,
+) -> dict[int, dict[str, int]]:
+    """One delivery per selected device, pushed at once (or inbox only without a credential),
+    in device order; returns row counts per message and status."""
+    engine = current_engine()
+    tx = engine.current_transaction.get()
+    assert tx is not None  # (inside transaction())
+    postgres = is_postgres(engine)
+    priority = min(PRIORITY.get(n.level, 5) for n in by_language.values())
+    others = [lang for lang in messages if lang != "fr"]
+    other_ids = [messages[lang] for lang in others]
+    if postgres:
+        # $1 French message, $2 priority, $3 now, then the other languages' messages.
+        base = "lower(split_part(d.locale, '-', 1))"
+        cases = [f"WHEN '{lang}' THEN ${4 + i}::bigint" for i, lang in enumerate(others)]
+        default, prio, when = "$1::bigint", "$2::smallint", "$3::timestamptz"
+        sub, sub_args = selection.subquery(True, 4 + len(others))
+        args: list[Any] = [messages["fr"], priority, now, *other_ids, *sub_args]
+    else:
+        base = (
+            "lower(CASE WHEN instr(d.locale, '-') > 0 "
+            "THEN substr(d.locale, 1, instr(d.locale, '-') - 1) ELSE d.locale END)"
+        )
+        cases = [f"WHEN '{lang}' THEN ?" for lang in others]
+        default, prio, when = "?", "?", "?"
+        sub, sub_args = selection.subquery(False)
+        args = [*other_ids, messages["fr"], priority, now, now, *sub_args]
+    if not all(_LANGUAGE.fullmatch(lang) for lang in others):  # written into the SQL below
+        raise ValueError(f"language codes must be 2-3 lowercase letters: {others}")
+    message = f"CASE {base} {' '.join(cases)} ELSE {default} END" if others else default
+    sql = (
+        "INSERT INTO delivery (message, device, transport, status, priority, attempts, "
+        "next_attempt_at, last_error, created_at, counts_toward_cap) "
+        f"SELECT {message}, d.id, COALESCE(d.push_kind, 'none'), "
+        "CASE WHEN d.push_kind IS NULL THEN 'inbox' ELSE 'pending' END, "
+        f"{prio}, 0, {when}, '', {when}, FALSE "
+        f"FROM ({sub}) AS t JOIN device d ON d.id = t.device ORDER BY d.id"
+    )
+    ids = list(messages.values())
+    if postgres:
+        await tx.connection.execute(sql, *args)
+        rows = await tx.connection.fetch(
+            "SELECT message, status, COUNT(*) FROM delivery WHERE message = ANY($1::bigint[]) "
+            "GROUP BY message, status",
+            ids,
+        )
+    else:
+        await tx.connection.execute(sql, args)
+        marks = ", ".join("?" for _ in ids)
+        async with tx.connection.execute(
+            "SELECT message, status, COUNT(*) AS n FROM delivery "
+            f"WHERE message IN ({marks}) GROUP BY message, status",
+            ids,
+        ) as cursor:  # (Piccolo's row factory: dicts)
+            rows = [(r["message"], r["status"], r["n"]) for r in await cursor.fetchall()]
+    counts: dict[int, dict[str, int]] = {}
+    for message_id, status, n in rows:
+        counts.setdefault(message_id, {})[status] = n
+    return counts
 
 
 async def recipients_of_accounts(account_ids: Iterable[UUID]) -> list[Recipient]:

@@ -26,6 +26,8 @@ from uuid import UUID
 
 import shapely
 import shapely.geometry
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
 from shapely.geometry import shape
 
 from alerts.tables import Device, ZoneFollow
@@ -182,6 +184,16 @@ class _Reader:
         count, ids = rows[0][0], rows[0][1]
         return int(count), set(ids.split(",")) if ids else set()
 
+    async def count_in(self, ranges: Sequence[CellRange]) -> int:
+        """How many places lie in the ranges (an index-only count)."""
+        if not ranges:
+            return 0
+        table, args = self._ranges(ranges)
+        rows = await self.rows(
+            f"SELECT COUNT(*) FROM {table} JOIN place p ON p.cell BETWEEN r.lo AND r.hi", *args
+        )
+        return int(rows[0][0])
+
     async def recipients(self, device_ids: list[str]) -> list[Recipient]:
         """The recipients for these device ids (text), read in id order."""
         if not device_ids:
@@ -240,27 +252,32 @@ def _exact_test(area: Area, candidates: Sequence[Sequence[Any]]) -> asyncio.Futu
     return asyncio.ensure_future(asyncio.to_thread(area.contains_many, lats, lons))
 
 
-async def _covered_zone_followers(target: TargetArea) -> list[dict[str, Any]]:
-    """Followers of the zones the alert names, or of zones lying wholly inside its area."""
-    from alerts.tables import Zone
+async def _covered_zone_followers(reader: _Reader, target: TargetArea) -> list[dict[str, Any]]:
+    """Followers of the zones the alert names, or of zones lying wholly inside its area.
 
+    The zones within the area's box are read raw on the call's connection (most areas hold
+    none: that costs a fraction of a millisecond, where a Piccolo query costs several).
+    """
     zone_ids = set(target.zone_ids)
     box = target.area.bbox()
-    candidates = (
-        await Zone.select(Zone.id, Zone.geometry)
-        .where(
-            (Zone.min_lat >= box.min_lat)
-            & (Zone.max_lat <= box.max_lat)
-            & (Zone.min_lon >= box.min_lon)
-            & (Zone.max_lon <= box.max_lon)
-        )
-        .output(load_json=True)
+    marks = ("$1", "$2", "$3", "$4") if reader.postgres else ("?", "?", "?", "?")
+    candidates = await reader.rows(
+        f"SELECT id, geometry FROM zone WHERE min_lat >= {marks[0]} AND max_lat <= {marks[1]} "
+        f"AND min_lon >= {marks[2]} AND max_lon <= {marks[3]}",
+        box.min_lat,
+        box.max_lat,
+        box.min_lon,
+        box.max_lon,
     )
-    area_shape = shape(target.area.to_geojson())
-    shapely.prepare(area_shape)
-    for zone in candidates:
-        if zone["id"] not in zone_ids and area_shape.covers(shape(zone["geometry"])):
-            zone_ids.add(zone["id"])
+    if candidates:
+        area_shape = shape(target.area.to_geojson())
+        shapely.prepare(area_shape)
+        for zone_id, geometry in candidates:
+            zone = _uuid(zone_id)
+            if zone not in zone_ids:
+                data = json.loads(geometry) if isinstance(geometry, str | bytes) else geometry
+                if area_shape.covers(shape(data)):
+                    zone_ids.add(zone)
     if not zone_ids:
         return []
     return await ZoneFollow.raw(
@@ -270,6 +287,79 @@ async def _covered_zone_followers(target: TargetArea) -> list[dict[str, Any]]:
         + ")",
         *zone_ids,
     )
+
+
+@dataclass(frozen=True)
+class DeviceSelection:
+    """The devices an area reaches, left in the database for an INSERT … SELECT: the places in
+    the inner cell ranges, plus listed devices (exact hits in edge cells, zone followers).
+
+    Sending to 100,000 devices so never builds a Python object per device: only the edge
+    candidates (a few percent) come back for the exact test.
+    """
+
+    inner: tuple[CellRange, ...]
+    listed: tuple[str, ...]  # device ids as text
+    places: int
+
+    def subquery(self, postgres: bool, first_param: int = 1) -> tuple[str, list[Any]]:
+        """`SELECT device …` (each device once) and its arguments; PostgreSQL parameters are
+        numbered from `first_param`."""
+        if postgres:
+            n = first_param
+            parts = [f"SELECT unnest(${n}::uuid[]) AS device"]
+            args: list[Any] = [list(self.listed)]
+            if self.inner:
+                parts.append(
+                    f"SELECT p.device FROM unnest(${n + 1}::bigint[], ${n + 2}::bigint[]) "
+                    "AS r(lo, hi) JOIN place p ON p.cell BETWEEN r.lo AND r.hi"
+                )
+                args += [[r.first for r in self.inner], [r.last for r in self.inner]]
+            return " UNION ".join(parts), args
+        parts = ["SELECT value AS device FROM json_each(?)"]
+        args = [json.dumps(self.listed)]
+        if self.inner:
+            parts.append(
+                "SELECT p.device FROM (SELECT json_extract(value, '$[0]') AS lo, "
+                "json_extract(value, '$[1]') AS hi FROM json_each(?)) AS r "
+                "JOIN place p ON p.cell BETWEEN r.lo AND r.hi"
+            )
+            args.append(json.dumps([[r.first, r.last] for r in self.inner]))
+        return " UNION ".join(parts), args
+
+
+async def select_in(target: TargetArea) -> DeviceSelection:
+    """The devices inside the area (boundary included) and zone followers, as a selection the
+    outbox inserts from; the exact test runs on the edge candidates only."""
+    coverage = target.area.cover()
+    async with _reading() as reader:
+        candidates = await reader.candidates(coverage.edge)
+        exact = _exact_test(target.area, candidates)
+        try:
+            inner_places = await reader.count_in(coverage.inner)
+            followers = await _covered_zone_followers(reader, target)
+            inside = await exact
+        finally:
+            exact.cancel()
+    listed = {row[0] for row, ok in zip(candidates, inside, strict=True) if ok}
+    listed.update(str(row["device"]) for row in followers)
+    return DeviceSelection(tuple(coverage.inner), tuple(sorted(listed)), inner_places + sum(inside))
+
+
+async def recipients_of_selection(selection: DeviceSelection) -> list[Recipient]:
+    """The recipients of a selection, read in device order (for notify's per-device rules)."""
+    async with _reading() as reader:
+        sub, args = selection.subquery(reader.postgres)
+        rows = await reader.rows(
+            "SELECT d.id, d.push_kind, d.quiet_start, d.quiet_end, d.locale "
+            f"FROM ({sub}) AS t JOIN device d ON d.id = t.device ORDER BY d.id",
+            *args,
+        )
+    return [Recipient(_uuid(row[0]), *row[1:]) for row in rows]
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 async def recipients_in(target: TargetArea) -> tuple[list[Recipient], int]:
@@ -286,7 +376,7 @@ async def recipients_in(target: TargetArea) -> tuple[list[Recipient], int]:
             exact.cancel()  # (a no-op once done)
         edge_devices = {row[0] for row, ok in zip(candidates, inside, strict=True) if ok}
         recipients += await reader.recipients(sorted(edge_devices - inner_devices))
-        followers = await _covered_zone_followers(target)
+        followers = await _covered_zone_followers(reader, target)
     if followers:
         known = {r.device_id for r in recipients}
         for row in followers:
@@ -306,14 +396,83 @@ async def reach_of(target: TargetArea) -> Reach:
     """Preview: how many devices and places the area reaches, without reading the devices.
 
     The devices of the places inside (and of zone followers) are counted once each, by id.
+    Outside a caller's transaction the inner cells are counted on a second connection while
+    the first reads the edge candidates and the exact test runs (two cores, two queries).
     """
+    coverage = target.area.cover()
+    engine = current_engine()
+    if engine.current_transaction.get() is not None:
+        return await _reach_in_one_connection(target)
+    postgres = is_postgres(engine)
+    inner = asyncio.ensure_future(_inner_reach(coverage.inner, postgres))
+    try:
+        async with _reading() as reader:
+            candidates = await reader.candidates(coverage.edge)
+            inside = await _exact_test(target.area, candidates)
+            hits = {row[0] for row, ok in zip(candidates, inside, strict=True) if ok}
+            hits.update(str(row["device"]) for row in await _covered_zone_followers(reader, target))
+            if postgres:
+                # Hits already counted among the inner cells' devices: those with a place there.
+                rows = await reader.rows(
+                    "SELECT device::text, cell FROM place WHERE device = ANY($1::uuid[])",
+                    list(hits),
+                )
+                hits -= {d for d, cell in rows if coverage.classify(cell) == "inner"}
+        inner_places, inner_devices = await inner
+    finally:
+        inner.cancel()  # (a no-op once done)
+    places = inner_places + sum(inside)
+    if isinstance(inner_devices, set):
+        return Reach(devices=len(inner_devices | hits), places=places)
+    return Reach(devices=inner_devices + len(hits), places=places)
+
+
+async def _inner_reach(ranges: Sequence[CellRange], postgres: bool) -> tuple[int, int | set[str]]:
+    """Places in the inner ranges and their devices, on a connection of its own: PostgreSQL
+    counts the distinct devices (hash aggregate); SQLite hands them over as one string, cheaper
+    to de-duplicate in Python than with its sorting COUNT(DISTINCT)."""
+    if not ranges:
+        return 0, 0 if postgres else set()
+    engine = current_engine()
+    if isinstance(engine, PostgresEngine):
+        if engine.pool is None:  # (no pool started: a connection of its own)
+            connection = await engine.get_new_connection()
+            try:
+                return await _inner_reach_postgres(connection, ranges)
+            finally:
+                await connection.close()
+        async with engine.pool.acquire() as connection:
+            return await _inner_reach_postgres(connection, ranges)
+    assert isinstance(engine, SQLiteEngine)
+    connection = await engine.get_connection()
+    try:
+        return await _Reader(connection, postgres=False).devices_in(ranges)
+    finally:
+        await connection.close()
+
+
+async def _inner_reach_postgres(connection: Any, ranges: Sequence[CellRange]) -> tuple[int, int]:
+    async with connection.transaction():
+        await connection.execute("SET LOCAL jit = off")
+        reader = _Reader(connection, postgres=True)
+        table, args = reader._ranges(ranges)
+        rows = await reader.rows(
+            "SELECT COALESCE(SUM(n), 0), COUNT(*) FROM (SELECT p.device, COUNT(*) AS n "
+            f"FROM {table} JOIN place p ON p.cell BETWEEN r.lo AND r.hi GROUP BY p.device) s",
+            *args,
+        )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+async def _reach_in_one_connection(target: TargetArea) -> Reach:
+    """reach_of inside a caller's transaction: every query on its connection."""
     coverage = target.area.cover()
     async with _reading() as reader:
         candidates = await reader.candidates(coverage.edge)
         exact = _exact_test(target.area, candidates)
         try:
             inner_places, devices = await reader.devices_in(coverage.inner)
-            followers = await _covered_zone_followers(target)
+            followers = await _covered_zone_followers(reader, target)
             inside = await exact
         finally:
             exact.cancel()

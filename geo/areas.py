@@ -19,6 +19,7 @@ import numpy.typing as npt
 import shapely
 from geographiclib.geodesic import Geodesic
 from shapely.geometry import MultiPolygon, Point, Polygon
+from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
 from geo._covering import (
@@ -147,6 +148,7 @@ class PolygonArea(Area):
         self._area_km2 = check_area_size(geometry)
         # Preparing builds GEOS's spatial index once; every contains() then costs ~µs.
         shapely.prepare(self.geometry)
+        self._prepared_boundary: BaseGeometry | None = None
 
     def __repr__(self) -> str:
         return f"PolygonArea({self.geometry.geom_type}, {self._area_km2:.3f} km²)"
@@ -166,11 +168,19 @@ class PolygonArea(Area):
         inside = np.asarray(shapely.intersects_xy(self.geometry, x, y), dtype=bool)
         if not inside.all():
             doubtful = ~inside
+            # Outside the polygon, its distance is its boundary's: a prepared boundary answers
+            # from an index of segments, several times faster than the polygon.
             near = shapely.dwithin(
-                self.geometry, shapely.points(x[doubtful], y[doubtful]), BOUNDARY_TOLERANCE_DEG
+                self._boundary(), shapely.points(x[doubtful], y[doubtful]), BOUNDARY_TOLERANCE_DEG
             )
             inside[doubtful] = near
-        return [bool(v) for v in inside]
+        return inside.tolist()
+
+    def _boundary(self) -> BaseGeometry:
+        if self._prepared_boundary is None:
+            self._prepared_boundary = self.geometry.boundary
+            shapely.prepare(self._prepared_boundary)
+        return self._prepared_boundary
 
     def perimeter_m(self) -> float:
         """Length of the boundary in metres (holes included)."""

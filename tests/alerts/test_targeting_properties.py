@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from shapely.geometry import Point, Polygon
 
 from alerts.tables import Device, Place
-from alerts.targeting import TargetArea, reach_of, recipients_in
+from alerts.targeting import (
+    TargetArea,
+    reach_of,
+    recipients_in,
+    recipients_of_selection,
+    select_in,
+)
 from geo import area_from_geojson, cell_of_lat_lon
 
 
@@ -78,6 +84,11 @@ async def test_targeting_matches_brute_force(
         Place(device=d.id, label="Travail", lat=48.85, lon=2.35, cell=cell_of_lat_lon(48.85, 2.35))
         for d in devices[::2]
     ]
+    # Every third resident also follows the same spot again: inside twice, notified once.
+    places += [
+        Place(device=p.device, label="Bis", lat=p.lat, lon=p.lon, cell=p.cell)
+        for p in places[: len(devices) : 3]
+    ]
     await Place.insert(*places)
     geometry = {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in [*ring, ring[0]]]]}
     target = TargetArea(area_from_geojson(geometry), (), "test")
@@ -91,3 +102,9 @@ async def test_targeting_matches_brute_force(
     assert place_count == len(inside)
     reach = await reach_of(target)
     assert (reach.devices, reach.places) == (len(expected), len(inside))
+    # What sending uses: the selection the outbox inserts from, read back here.
+    selection = await select_in(target)
+    chosen = [r.device_id for r in await recipients_of_selection(selection)]
+    assert len(chosen) == len(set(chosen))
+    assert set(chosen) == expected
+    assert selection.places == len(inside)
