@@ -479,7 +479,7 @@ def main() -> int:
     parser.add_argument(
         "--compare-no-key",
         action="store_true",
-        help="add a concurrent run without Idempotency-Key (no transaction around the handler)",
+        help="add a concurrent run without Idempotency-Key (no key reserved or answer stored)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and var/")
     args = parser.parse_args()

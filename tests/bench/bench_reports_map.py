@@ -3,7 +3,7 @@
 Run from the project root:
 
     .venv/bin/python -m tests.bench.bench_reports_map [--reports 1000000] [--runs 21]
-        [--engines sqlite,postgres] [--extra-index] [--explain] [--keep]
+        [--engines sqlite,postgres] [--explain] [--keep]
 
 Target (issue), measured and printed here, never turned into a timed test: a bounding-box
 query over 1,000,000 reports returns in ≤ 30 ms median, on SQLite and on PostgreSQL.
@@ -36,8 +36,9 @@ query's, the original's, and a numpy brute force over the generated columns (pub
 hidden, inside the box, filters, newest first, capped), and the "truncated" flags must agree;
 nearby_open must find the 5 nearest of the original's rows within 250 m; else the run fails.
 
-``--extra-index`` then creates the index this benchmark recommends (``demande_map``, below) on
-the bench database, ANALYZEs, and measures every case again (a second set of rows).
+The shipped schema includes the map's two indexes (``backend.demandes.tables.EXTRA_INDEXES``:
+``demande_map_cell`` for the cell ranges, ``demande_map`` for the walk), which the set-up creates
+like every secondary index and rebuilds after the bulk load.
 """
 
 from __future__ import annotations
@@ -933,14 +934,6 @@ async def run_http(
     return out
 
 
-# The index this benchmark recommends (--extra-index): the map's constant filters, then the
-# period, then the position, so that walking the newest public reports checks the box in the
-# index and reads a table row only for reports inside it.
-EXTRA_INDEX = (
-    "CREATE INDEX IF NOT EXISTS demande_map ON demande (public, hidden, created_at, lat, lon)"
-)
-
-
 # --------------------------------------------------------------------------------------------
 # Main
 
@@ -996,15 +989,6 @@ async def bench_engine(name: str, args: argparse.Namespace, data: Reports, out: 
             out.rows += await run_cases(name, variant, data, refs, args)
             out.nearby += await run_nearby(name, variant, refs, args.runs)
             out.http += await run_http(name, engine, url, refs, args.runs)
-            if args.extra_index:
-                started = time.perf_counter()
-                await engine.run_ddl(EXTRA_INDEX)
-                await engine.run_ddl("ANALYZE demande" if name == "postgres" else "ANALYZE")
-                print(
-                    f"  + index demande_map built in {time.perf_counter() - started:.1f} s, "
-                    f"load average {os.getloadavg()[0]:.2f}"
-                )
-                out.rows += await run_cases(name, "+demande_map", data, refs, args)
         finally:
             await database.stop(engine)
     finally:
@@ -1072,7 +1056,6 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--naive-runs", type=int, default=7, help="runs of both baselines")
     parser.add_argument("--seed", type=int, default=35238)
-    parser.add_argument("--extra-index", action="store_true", help="also measure demande_map")
     parser.add_argument("--explain", action="store_true", help="print both queries' plans")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     args = parser.parse_args()
