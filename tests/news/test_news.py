@@ -366,6 +366,7 @@ async def test_repeated_questions_are_answered_alike_and_changes_show_at_once(
         first, second = [await client.get(path, params=params) for _ in range(2)]
         assert second.status_code == 200 and second.content == first.content
         assert {k: second.headers.get(k) for k in kept} == {k: first.headers.get(k) for k in kept}
+        assert second.headers["x-request-id"] != first.headers["x-request-id"]
         again = await client.get(
             path, params=params, headers={"If-None-Match": first.headers["etag"]}
         )
