@@ -287,7 +287,21 @@ async def _insert_urgent(
     )
     ids = list(messages.values())
     if postgres:
+        # The planner cannot size the ranges' join (it guesses millions of rows) and would
+        # merge-join the whole device table; one index lookup per selected device is right.
+        # For this statement only: the caller's transaction gets its settings back.
+        settings = {
+            "enable_mergejoin": "off",
+            "enable_hashjoin": "off",
+            "work_mem": "64MB",  # de-duplicating 100k ids in memory
+            "jit": "off",
+        }
+        previous = await tx.connection.fetchrow(
+            "SELECT " + ", ".join(f"current_setting('{name}')" for name in settings)
+        )
+        await _set_local(tx.connection, settings)
         await tx.connection.execute(sql, *args)
+        await _set_local(tx.connection, dict(zip(settings, previous, strict=True)))
         rows = await tx.connection.fetch(
             "SELECT message, status, COUNT(*) FROM delivery WHERE message = ANY($1::bigint[]) "
             "GROUP BY message, status",
@@ -306,6 +320,16 @@ async def _insert_urgent(
     for message_id, status, n in rows:
         counts.setdefault(message_id, {})[status] = n
     return counts
+
+
+async def _set_local(connection: Any, settings: Mapping[str, str]) -> None:
+    """Set PostgreSQL settings for the rest of the transaction, in one round trip."""
+    names = list(settings)
+    await connection.execute(
+        "SELECT "
+        + ", ".join(f"set_config(${2 * i + 1}, ${2 * i + 2}, true)" for i in range(len(names))),
+        *[v for name in names for v in (name, settings[name])],
+    )
 
 
 async def recipients_of_accounts(account_ids: Iterable[UUID]) -> list[Recipient]:

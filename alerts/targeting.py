@@ -7,11 +7,12 @@ need no further check; points in edge cells are checked exactly.
 
 Speed (tests/bench/bench_targeting.py, 1,000,000 devices): the ranges are joined as a table
 (json_each on SQLite, unnest on PostgreSQL), each one index-only range scan of
-place_cell_device; the inner cells' devices come back as one concatenated string, de-duplicated
-in Python (cheaper than COUNT(DISTINCT) on either engine); only edge candidates come back as
-rows, and their exact test runs in a worker thread while the database reads the inner cells;
-device details are read once per device, in id order; every query of a call shares one
-connection and returns tuples, not Piccolo's dicts.
+place_cell_device; the preview gets the inner cells' devices back as one concatenated string,
+de-duplicated in Python (cheaper than COUNT(DISTINCT) on either engine); only edge candidates
+come back as rows, and their exact test runs in a worker thread while the database reads the
+inner cells. Sending (`select_in`) leaves the inner cells' devices in the database: the outbox
+inserts from the selection, so no Python object is built per device. Every query of a call
+shares one connection and returns tuples, not Piccolo's dicts.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from uuid import UUID
 
 import shapely
 import shapely.geometry
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 from shapely.geometry import shape
 
 from alerts.tables import Device, ZoneFollow
@@ -395,77 +394,12 @@ def _recipient(row: dict[str, Any]) -> Recipient:
 async def reach_of(target: TargetArea) -> Reach:
     """Preview: how many devices and places the area reaches, without reading the devices.
 
-    The devices of the places inside (and of zone followers) are counted once each, by id.
-    Outside a caller's transaction the inner cells are counted on a second connection while
-    the first reads the edge candidates and the exact test runs (two cores, two queries).
+    The devices of the places inside (and of zone followers) are counted once each, by id: the
+    inner cells' devices come back as one string, de-duplicated in Python (cheaper than
+    COUNT(DISTINCT) on either engine) while the exact test of the edge candidates runs in a
+    worker thread. (Counting the inner cells on a second connection meanwhile was measured
+    slower on both engines with two cores: tests/bench/bench_targeting.py.)
     """
-    coverage = target.area.cover()
-    engine = current_engine()
-    if engine.current_transaction.get() is not None:
-        return await _reach_in_one_connection(target)
-    postgres = is_postgres(engine)
-    inner = asyncio.ensure_future(_inner_reach(coverage.inner, postgres))
-    try:
-        async with _reading() as reader:
-            candidates = await reader.candidates(coverage.edge)
-            inside = await _exact_test(target.area, candidates)
-            hits = {row[0] for row, ok in zip(candidates, inside, strict=True) if ok}
-            hits.update(str(row["device"]) for row in await _covered_zone_followers(reader, target))
-            if postgres:
-                # Hits already counted among the inner cells' devices: those with a place there.
-                rows = await reader.rows(
-                    "SELECT device::text, cell FROM place WHERE device = ANY($1::uuid[])",
-                    list(hits),
-                )
-                hits -= {d for d, cell in rows if coverage.classify(cell) == "inner"}
-        inner_places, inner_devices = await inner
-    finally:
-        inner.cancel()  # (a no-op once done)
-    places = inner_places + sum(inside)
-    if isinstance(inner_devices, set):
-        return Reach(devices=len(inner_devices | hits), places=places)
-    return Reach(devices=inner_devices + len(hits), places=places)
-
-
-async def _inner_reach(ranges: Sequence[CellRange], postgres: bool) -> tuple[int, int | set[str]]:
-    """Places in the inner ranges and their devices, on a connection of its own: PostgreSQL
-    counts the distinct devices (hash aggregate); SQLite hands them over as one string, cheaper
-    to de-duplicate in Python than with its sorting COUNT(DISTINCT)."""
-    if not ranges:
-        return 0, 0 if postgres else set()
-    engine = current_engine()
-    if isinstance(engine, PostgresEngine):
-        if engine.pool is None:  # (no pool started: a connection of its own)
-            connection = await engine.get_new_connection()
-            try:
-                return await _inner_reach_postgres(connection, ranges)
-            finally:
-                await connection.close()
-        async with engine.pool.acquire() as connection:
-            return await _inner_reach_postgres(connection, ranges)
-    assert isinstance(engine, SQLiteEngine)
-    connection = await engine.get_connection()
-    try:
-        return await _Reader(connection, postgres=False).devices_in(ranges)
-    finally:
-        await connection.close()
-
-
-async def _inner_reach_postgres(connection: Any, ranges: Sequence[CellRange]) -> tuple[int, int]:
-    async with connection.transaction():
-        await connection.execute("SET LOCAL jit = off")
-        reader = _Reader(connection, postgres=True)
-        table, args = reader._ranges(ranges)
-        rows = await reader.rows(
-            "SELECT COALESCE(SUM(n), 0), COUNT(*) FROM (SELECT p.device, COUNT(*) AS n "
-            f"FROM {table} JOIN place p ON p.cell BETWEEN r.lo AND r.hi GROUP BY p.device) s",
-            *args,
-        )
-    return int(rows[0][0]), int(rows[0][1])
-
-
-async def _reach_in_one_connection(target: TargetArea) -> Reach:
-    """reach_of inside a caller's transaction: every query on its connection."""
     coverage = target.area.cover()
     async with _reading() as reader:
         candidates = await reader.candidates(coverage.edge)
