@@ -66,7 +66,10 @@ OUTPUT_CONTENT_TYPE = "image/jpeg"
 # step for the filter.
 _SMALL_STEP_RESAMPLE = Image.Resampling.BOX
 _LARGE_STEP_RESAMPLE = Image.Resampling.HAMMING
-# Thumbnail: 5x down from the display image; LANCZOS after a reduce(3) costs ~5 ms.
+# Thumbnail: 5x down from the display image (1600 -> 320). When the factor is a whole number
+# (every usual phone aspect ratio), reduce() averages each 5x5 block: 1.4 ms where LANCZOS
+# after a reduce(3) costs ~5.7, within 0.1 dB PSNR of it after the q80 encode
+# (tests/media/test_quality.py). Other ratios keep LANCZOS.
 _THUMB_RESAMPLE = Image.Resampling.LANCZOS
 _REDUCING_GAP = 1.5
 
@@ -189,6 +192,17 @@ def _resize(
     return image.resize(target, resample, reducing_gap=_REDUCING_GAP)
 
 
+def _thumbnail(display: Image.Image, max_side: int) -> Image.Image:
+    """A new image of `display` shrunk to a long side of `max_side` (see _THUMB_RESAMPLE)."""
+    target = _fit(display.size, max_side)
+    if target == display.size:  # already small: the same pixels, at thumbnail quality
+        return display.copy()
+    factor = display.width // target[0]
+    if factor > 1 and (target[0] * factor, target[1] * factor) == display.size:
+        return display.reduce(factor)
+    return _resize(display, max_side, _THUMB_RESAMPLE)
+
+
 def _orientation(exif: Image.Exif) -> int:
     value = exif.get(ExifTags.Base.Orientation, 1)
     return value if isinstance(value, int) and value in _ORIENTATION_TRANSPOSE else 1
@@ -273,9 +287,7 @@ def process_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ProcessedImag
         display = to_srgb(display, icc_profile)
         display_bytes = _encode_jpeg(display, limits.display_quality)
 
-        thumb = _resize(display, limits.thumb_max_side, _THUMB_RESAMPLE)
-        if thumb is display:  # already small: encode the same pixels at thumbnail quality
-            thumb = display.copy()
+        thumb = _thumbnail(display, limits.thumb_max_side)
         thumb_bytes = _encode_jpeg(thumb, limits.thumb_quality)
     except MemoryError as exc:
         raise ImageBomb(limits.max_pixels) from exc
