@@ -186,10 +186,11 @@ def is_unique_violation(exc: BaseException) -> bool:
 def extra_indexes() -> list[str]:
     """Multi-column indexes Piccolo cannot declare, as portable `CREATE INDEX IF NOT EXISTS`."""
     from alerts.tables import EXTRA_INDEXES as ALERTS
+    from backend.appointments.tables import EXTRA_INDEXES as APPOINTMENTS
     from backend.demandes.tables import EXTRA_INDEXES as DEMANDES
     from backend.news.tables import EXTRA_INDEXES as NEWS
 
-    return [*ALERTS, *DEMANDES, *NEWS]
+    return [*ALERTS, *APPOINTMENTS, *DEMANDES, *NEWS]
 
 
 async def create_extra_indexes() -> None:

@@ -113,8 +113,15 @@ async def _next_free(
         still: list[SiteSchedule] = []
         for schedule in pending:
             mine = found[schedule.site["id"]]
-            free = free_slots(schedule, reason, persons, window_first, window_last, now)
-            mine += free[: NEXT_SLOTS - len(mine)]
+            mine += free_slots(
+                schedule,
+                reason,
+                persons,
+                window_first,
+                window_last,
+                now,
+                limit=NEXT_SLOTS - len(mine),
+            )
             if len(mine) < NEXT_SLOTS:
                 still.append(schedule)
         if not still or window_last >= last:
