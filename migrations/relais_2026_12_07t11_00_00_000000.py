@@ -12,6 +12,8 @@ STATEMENTS = [
     "(cell, public, hidden, created_at, lat, lon)",
     "CREATE INDEX IF NOT EXISTS demande_map ON demande "
     "(public, hidden, created_at, lat, lon, category, status)",
+    "CREATE INDEX IF NOT EXISTS demande_map_category ON demande "
+    "(category, public, hidden, created_at, lat, lon, status)",
 ]
 
 
@@ -25,7 +27,7 @@ async def forwards():
 
     async def drop_indexes():
         engine = engine_finder()
-        for name in ("demande_map_cell", "demande_map"):
+        for name in ("demande_map_cell", "demande_map", "demande_map_category"):
             await engine.run_ddl(f"DROP INDEX IF EXISTS {name}")
 
     manager.add_raw(create_indexes)

@@ -182,4 +182,7 @@ EXTRA_INDEXES: list[str] = [
     # and status in the index, stopping at the cap.
     "CREATE INDEX IF NOT EXISTS demande_map ON demande "
     "(public, hidden, created_at, lat, lon, category, status)",
+    # The same walk through one category only (the map filtered by category).
+    "CREATE INDEX IF NOT EXISTS demande_map_category ON demande "
+    "(category, public, hidden, created_at, lat, lon, status)",
 ]

@@ -36,9 +36,9 @@ query's, the original's, and a numpy brute force over the generated columns (pub
 hidden, inside the box, filters, newest first, capped), and the "truncated" flags must agree;
 nearby_open must find the 5 nearest of the original's rows within 250 m; else the run fails.
 
-The shipped schema includes the map's two indexes (``backend.demandes.tables.EXTRA_INDEXES``:
-``demande_map_cell`` for the cell ranges, ``demande_map`` for the walk), which the set-up creates
-like every secondary index and rebuilds after the bulk load.
+The shipped schema includes the map's indexes (``backend.demandes.tables.EXTRA_INDEXES``:
+``demande_map_cell`` for the cell ranges, ``demande_map`` and ``demande_map_category`` for the
+walk), which the set-up creates like every secondary index and rebuilds after the bulk load.
 """
 
 from __future__ import annotations
