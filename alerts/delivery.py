@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -172,6 +173,17 @@ class DeliveryWorker:
                     "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
                 )
             rows: list[dict[str, Any]] = await Delivery.raw(update, *args)
+            if credentials and not postgres and rows:
+                # In the claim's transaction: on SQLite a query outside one opens (and closes)
+                # a connection and its thread, a measurable cost per batch.
+                found = await Device.raw(
+                    "SELECT id, " + ", ".join(_CREDENTIALS) + " FROM device "
+                    "WHERE id IN (SELECT value FROM json_each({}))",
+                    json.dumps(sorted({str(r["device"]) for r in rows})),
+                )
+                by_id = {str(d["id"]): {c: d[c] for c in _CREDENTIALS} for d in found}
+                missing = dict.fromkeys(_CREDENTIALS)
+                rows = [{**r, **by_id.get(str(r["device"]), missing)} for r in rows]
         return rows
 
     async def _load_messages(self, ids: set[int]) -> None:
