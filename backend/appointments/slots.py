@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Final, Literal, get_args
 from uuid import UUID
@@ -267,11 +268,21 @@ class _DayTemplate:
 
 
 def _day_template(rules: Iterable[OpeningRule], duration: int, step: int) -> _DayTemplate:
+    openings = tuple((rule.counter_id, rule.start, rule.end) for rule in rules)
+    return _template_of(openings, duration, step)
+
+
+@lru_cache(maxsize=1024)
+def _template_of(
+    openings: tuple[tuple[UUID, time, time], ...], duration: int, step: int
+) -> _DayTemplate:
+    """The template of a day's openings (counter, start, end); kept, since searches made a
+    few days at a time (``schedule.free_slots`` with a limit) meet the same days again."""
     starts: set[tuple[int, UUID]] = set()
-    for rule in rules:
-        first = rule.start.hour * 60 + rule.start.minute
-        last = rule.end.hour * 60 + rule.end.minute - duration
-        starts.update((minute, rule.counter_id) for minute in range(first, last + 1, step))
+    for counter_id, opening, closing in openings:
+        first = opening.hour * 60 + opening.minute
+        last = closing.hour * 60 + closing.minute - duration
+        starts.update((minute, counter_id) for minute in range(first, last + 1, step))
     # Slot order is (start, end, counter); with one duration that is (start, counter.int).
     ordered = sorted(starts, key=lambda entry: (entry[0], entry[1].int))
     minutes = sorted({m for m, _ in ordered} | {m + duration for m, _ in ordered})
