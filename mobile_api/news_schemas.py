@@ -9,6 +9,7 @@ from uuid import UUID
 from litestar.datastructures import UploadFile
 from msgspec import UNSET, Meta, UnsetType
 
+from media import MediaStorage
 from mobile_api.schemas import CamelStruct, Latitude, Longitude, Topic
 
 Title = Annotated[str, Meta(min_length=3, max_length=200)]
@@ -33,6 +34,20 @@ class ImageOut(CamelStruct):
     width: int
     height: int
     alt: str
+
+
+def images_out(images: list[dict[str, Any]], storage: MediaStorage) -> list[ImageOut]:
+    """The stored images of an item (display and thumbnail keys) as the app and staff see them."""
+    return [
+        ImageOut(
+            url=storage.url_for(i["display_key"]),
+            thumbnail_url=storage.url_for(i["thumb_key"]),
+            width=i["width"],
+            height=i["height"],
+            alt=i["alt"],
+        )
+        for i in images
+    ]
 
 
 class EventListItem(CamelStruct):

@@ -19,19 +19,8 @@ from backend.news.revision import version as version  # the feeds' validator, re
 from backend.news.tables import NewsImage, NewsItem, NewsTopic, NewsZone
 from geo import haversine_m
 
-# What the residents' app shows of an item (mobile_api's NewsOut): feeds read only these
-# columns, not the Markdown source nor the bookkeeping. Atom and iCalendar read whole rows.
-APP_COLUMNS = (
-    "id",
-    "kind",
-    "title",
-    "summary",
-    "body_html",
-    "translations",
-    "topics",
-    "pinned",
-    "published_at",
-    "updated_at",
+#: What an event adds to an item, as the app shows it (columns and JSON fields alike).
+EVENT_FIELDS = (
     "starts_at",
     "ends_at",
     "all_day",
@@ -45,6 +34,21 @@ APP_COLUMNS = (
     "accessibility",
     "registration_url",
     "event_status",
+)
+# What the residents' app shows of an item (mobile_api's NewsOut): feeds read only these
+# columns, not the Markdown source nor the bookkeeping. Atom and iCalendar read whole rows.
+APP_COLUMNS = (
+    "id",
+    "kind",
+    "title",
+    "summary",
+    "body_html",
+    "translations",
+    "topics",
+    "pinned",
+    "published_at",
+    "updated_at",
+    *EVENT_FIELDS,
 )
 _JSON_COLUMNS = ("translations", "topics")
 _decode_json = msgspec.json.Decoder()

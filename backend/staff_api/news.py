@@ -20,12 +20,12 @@ from media import Limits, MediaStorage
 from mobile_api.news_schemas import (
     EventStatusIn,
     ImageForm,
-    ImageOut,
     NewsChange,
     NewsIn,
     NewsStats,
     ScheduleIn,
     StaffNewsOut,
+    images_out,
 )
 from mobile_api.schemas import changes
 
@@ -50,16 +50,7 @@ async def staff_news(row: dict[str, Any], storage: MediaStorage) -> StaffNewsOut
         event_status=row["event_status"],
         starts_at=row["starts_at"],
         ends_at=row["ends_at"],
-        images=[
-            ImageOut(
-                url=storage.url_for(i["display_key"]),
-                thumbnail_url=storage.url_for(i["thumb_key"]),
-                width=i["width"],
-                height=i["height"],
-                alt=i["alt"],
-            )
-            for i in images
-        ],
+        images=images_out(images, storage),
     )
 
 

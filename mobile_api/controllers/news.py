@@ -20,21 +20,7 @@ from backend.news.answers import AnsweredBefore, Known, answers_of, questions_of
 from backend.news.feeds import events_ics
 from backend.settings import Settings
 from media import MediaStorage
-from mobile_api.news_schemas import EventListItem, ImageOut, NewsOut, NewsPage
-
-
-def _images_out(images: list[dict[str, Any]], storage: MediaStorage) -> list[ImageOut]:
-    return [
-        ImageOut(
-            url=storage.url_for(i["display_key"]),
-            thumbnail_url=storage.url_for(i["thumb_key"]),
-            width=i["width"],
-            height=i["height"],
-            alt=i["alt"],
-        )
-        for i in images
-    ]
-
+from mobile_api.news_schemas import EventListItem, NewsOut, NewsPage, images_out
 
 # What the agenda's list keeps of a translation; the single-item view keeps the HTML body too.
 _LISTED = frozenset({"title", "summary"})
@@ -58,37 +44,20 @@ def _fields(
         "topics": row["topics"],
         "zone_ids": zone_ids,
         "pinned": row["pinned"],
-        "images": _images_out(images, storage),
+        "images": images_out(images, storage),
         "published_at": row["published_at"],
         "updated_at": row["updated_at"],
         "translations": {
             lang: {k: v for k, v in t.items() if k in translated}
             for lang, t in row["translations"].items()
         },
-        **{name: row[name] for name in _EVENT_FIELDS},
+        **{name: row[name] for name in reading.EVENT_FIELDS},
         "ics_url": (
             f"{public_url}/api/v1/events/{row['id']}/calendar.ics"
             if row["kind"] == "event"
             else None
         ),
     }
-
-
-_EVENT_FIELDS = (
-    "starts_at",
-    "ends_at",
-    "all_day",
-    "place_name",
-    "address",
-    "lat",
-    "lon",
-    "organiser",
-    "price",
-    "free",
-    "accessibility",
-    "registration_url",
-    "event_status",
-)
 
 
 def news_out(
