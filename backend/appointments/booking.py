@@ -14,56 +14,47 @@ from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from alerts.outbox import Notification, notify, recipients_of_accounts
-from alerts.targeting import recipients_of_devices
 from backend.accounts.tokens import digest
 from backend.appointments import slots
-from backend.appointments.ants import (
-    AntsClient,
-    AntsRejected,
-    AntsUnavailable,
-    normalise_application_id,
+from backend.appointments._notices import local_when, management_url, queue_ants, tell
+from backend.appointments._prerequests import check_ants, check_limit, normalised_ids
+from backend.appointments._reading import (
+    Contact,
+    Identity,
+    booking_by_token,
+    booking_for,
+    get_booking,
+    my_bookings,
 )
-from backend.appointments.calendar import REASONS, invitation
+from backend.appointments.ants import AntsClient
+from backend.appointments.calendar import REASONS
 from backend.appointments.errors import (
-    AntsDown,
     HoldExpired,
-    LimitReached,
     OutsideBookingWindow,
     PreRequestRefused,
     SlotTaken,
 )
 from backend.appointments.schedule import free_slots, get_site, load_schedules, policy_of
-from backend.appointments.tables import AntsSync, Booking, BookingAnts, BookingUnit, WaitlistEntry
+from backend.appointments.tables import Booking, BookingAnts, BookingUnit, WaitlistEntry
 from backend.database import is_unique_violation, transaction
-from backend.exceptions import FieldError, InvalidInput, NotFound
-from backend.mail.outbox import queue_email
+from backend.exceptions import FieldError, InvalidInput
 
-STATUS_WORDS = {
-    "validated": "",
-    "declared": "n'est pas encore validée par l'ANTS : finalisez-la sur ants.gouv.fr",
-    "unknown": "est inconnue de l'ANTS : vérifiez le numéro",
-    "expired": "a expiré : refaites une pré-demande sur ants.gouv.fr",
-    "consumed": "a déjà servi à déposer un dossier",
-}
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who books: an account and/or an app installation (and, for staff, who typed it in)."""
-
-    account_id: UUID | None
-    device_id: UUID | None
-    staff: bool = False
-
-
-@dataclass(frozen=True)
-class Contact:
-    """How to reach the resident."""
-
-    name: str
-    email: str
-    phone: str
+__all__ = [
+    "Confirmed",
+    "Contact",
+    "Identity",
+    "booking_by_token",
+    "booking_for",
+    "cancel",
+    "confirm",
+    "get_booking",
+    "hold",
+    "join_waitlist",
+    "management_url",
+    "move",
+    "my_bookings",
+    "units_of",
+]
 
 
 def units_of(counter_id: UUID, start: datetime, end: datetime) -> list[str]:
@@ -180,176 +171,6 @@ async def hold(
     return await get_booking(booking_id)
 
 
-async def get_booking(booking_id: UUID) -> dict[str, Any]:
-    """A booking, or NotFound."""
-    row = await Booking.select().where(Booking.id == booking_id).output(load_json=True).first()
-    if row is None:
-        raise NotFound("Ce rendez-vous est introuvable.")
-    return row
-
-
-async def booking_for(booking_id: UUID, who: Identity) -> dict[str, Any]:
-    """A booking of this resident (others are not found)."""
-    row = await get_booking(booking_id)
-    mine = (who.account_id is not None and row["account"] == who.account_id) or (
-        who.device_id is not None and row["device"] == who.device_id
-    )
-    if not (mine or who.staff):
-        raise NotFound("Ce rendez-vous est introuvable.")
-    return row
-
-
-async def booking_by_token(token: str) -> dict[str, Any]:
-    """The booking a signed link (from the confirmation e-mail) points at."""
-    row = (
-        await Booking.select()
-        .where(Booking.cancel_token_hash == digest(token))
-        .output(load_json=True)
-        .first()
-    )
-    if row is None:
-        raise NotFound("Ce lien n'est plus valable : le rendez-vous a été modifié ou annulé.")
-    return row
-
-
-async def _check_ants(ids: list[str], client: AntsClient, outage_policy: str) -> bool:
-    """Check every number with the ANTS; returns False when ANTS was down and policy accepts."""
-    try:
-        statuses = await client.status(ids)
-    except AntsUnavailable as exc:
-        if outage_policy == "accept":
-            return False
-        raise AntsDown(
-            "Le service de l'ANTS ne répond pas : vos numéros ne peuvent pas être vérifiés. "
-            "Votre créneau reste réservé quelques minutes ; réessayez."
-        ) from exc
-    except AntsRejected as exc:
-        raise AntsDown("Le service de l'ANTS refuse la vérification. Contactez la mairie.") from exc
-    errors = []
-    for index, application_id in enumerate(ids):
-        status = statuses[application_id]
-        if status.status != "validated":
-            errors.append(
-                FieldError(
-                    f"antsIds[{index}]",
-                    f"La pré-demande {application_id} "
-                    f"{STATUS_WORDS.get(status.status, 'est refusée')}.",
-                )
-            )
-        elif status.appointments:
-            other = status.appointments[0]
-            errors.append(
-                FieldError(
-                    f"antsIds[{index}]",
-                    f"La pré-demande {application_id} a déjà un rendez-vous "
-                    f"({other.meeting_point}, {other.appointment_date}) : annulez-le d'abord.",
-                )
-            )
-    if errors:
-        raise PreRequestRefused(" ".join(e.message for e in errors), errors=errors)
-    return True
-
-
-def _normalised(ants_ids: list[str], persons: int) -> list[str]:
-    ids = []
-    for index, raw in enumerate(ants_ids):
-        try:
-            ids.append(normalise_application_id(raw))
-        except ValueError as exc:
-            raise InvalidInput(
-                str(exc), errors=[FieldError(f"antsIds[{index}]", str(exc))]
-            ) from exc
-    if len(ids) != persons:
-        message = f"Un numéro de pré-demande par personne : {persons} attendu(s)."
-        raise InvalidInput(message, errors=[FieldError("antsIds", message)])
-    if len(set(ids)) != len(ids):
-        message = "Chaque personne a son propre numéro de pré-demande."
-        raise InvalidInput(message, errors=[FieldError("antsIds", message)])
-    return ids
-
-
-async def _check_limit(booking: dict[str, Any], email: str, limit: int, now: datetime) -> None:
-    condition = Booking.email == email
-    if booking["account"] is not None:
-        condition = condition | (Booking.account == booking["account"])
-    active = await Booking.count().where(
-        condition & (Booking.status == "confirmed") & (Booking.starts_at > now)
-    )
-    if active >= limit:
-        raise LimitReached(
-            f"Vous avez déjà {active} rendez-vous à venir : annulez-en un avant d'en "
-            "prendre un autre."
-        )
-
-
-def management_url(public_url: str, booking_id: UUID) -> str:
-    """Where ANTS sends the resident to manage the appointment (the app's booking page)."""
-    return f"{public_url}/api/v1/appointments/{booking_id}"
-
-
-def _paris(value: datetime, site: dict[str, Any]) -> str:
-    return slots.ants_appointment_date(value, ZoneInfo(site["timezone"]))
-
-
-async def _queue_ants(
-    action: str, booking: dict[str, Any], site: dict[str, Any], management_url: str
-) -> None:
-    for application_id in booking["ants_ids"]:
-        await AntsSync.insert(
-            AntsSync(
-                booking=booking["id"],
-                action=action,
-                application_id=application_id,
-                meeting_point=site["name"],
-                meeting_point_id=str(site["id"]),
-                appointment_date=_paris(booking["starts_at"], site),
-                management_url=management_url,
-            )
-        )
-
-
-def _when(booking: dict[str, Any], site: dict[str, Any]) -> str:
-    local = booking["starts_at"].astimezone(ZoneInfo(site["timezone"]))
-    return local.strftime("%d/%m/%Y à %Hh%M")
-
-
-async def _tell(
-    booking: dict[str, Any],
-    site: dict[str, Any],
-    title: str,
-    body: str,
-    *,
-    email_subject: str,
-    email_body: str,
-    organiser: str,
-    cancelled: bool = False,
-) -> None:
-    recipients = await recipients_of_accounts([booking["account"]] if booking["account"] else [])
-    if booking["device"]:
-        recipients += await recipients_of_devices([booking["device"]])
-    await notify(
-        Notification(
-            kind="appointment",
-            subject=f"appointment:{booking['id']}",
-            title=title,
-            body=body,
-            level="avertissement",
-            data={"appointmentId": str(booking["id"])},
-            collapse_key=f"rdv-{booking['id'].hex[:20]}",
-            personal=True,
-        ),
-        recipients,
-    )
-    if booking["email"]:
-        ics = invitation(booking, site, organiser=organiser, cancelled=cancelled)
-        await queue_email(
-            booking["email"],
-            email_subject,
-            email_body,
-            attachment=("rendez-vous.ics", "text/calendar", ics),
-        )
-
-
 @dataclass(frozen=True)
 class Confirmed:
     """A confirmed booking and the secret of its cancel/move link (shown once)."""
@@ -378,11 +199,11 @@ async def confirm(
         raise HoldExpired(
             "Le créneau n'est plus réservé pour vous (délai dépassé) : choisissez-en un nouveau."
         )
-    ids = _normalised(ants_ids, booking["persons"])
+    ids = normalised_ids(ants_ids, booking["persons"])
     email = contact.email.strip().lower()
     if email:
-        await _check_limit(booking, email, limit, now)
-    verified = await _check_ants(ids, client, outage_policy)
+        await check_limit(booking, email, limit, now)
+    verified = await check_ants(ids, client, outage_policy)
     site = await get_site(booking["site"])
     token = secrets.token_urlsafe(24)
     link = f"{public_url}/api/v1/appointments/by-token/{token}"
@@ -419,10 +240,10 @@ async def confirm(
                     )
                 )
             booking = await get_booking(booking_id)
-            await _queue_ants("declare", booking, site, management_url(public_url, booking_id))
-            when = _when(booking, site)
+            await queue_ants("declare", booking, site, management_url(public_url, booking_id))
+            when = local_when(booking, site)
             reason = REASONS[booking["reason"]]
-            await _tell(
+            await tell(
                 booking,
                 site,
                 "Rendez-vous confirmé",
@@ -481,9 +302,9 @@ async def cancel(
         await _release(booking)
         if booking["status"] == "confirmed":
             cancelled = await get_booking(booking["id"])
-            await _queue_ants("delete", booking, site, "")
-            when = _when(booking, site)
-            await _tell(
+            await queue_ants("delete", booking, site, "")
+            when = local_when(booking, site)
+            await tell(
                 cancelled,
                 site,
                 "Rendez-vous annulé",
@@ -525,7 +346,7 @@ async def move(
                     for k in units_of(slot.counter_id, slot.start, slot.end)
                 ]
             )
-            await _queue_ants("delete", booking, site, "")
+            await queue_ants("delete", booking, site, "")
             await Booking.update(
                 {
                     Booking.starts_at: slot.start,
@@ -537,9 +358,9 @@ async def move(
                 }
             ).where(Booking.id == booking["id"])
             moved = await get_booking(booking["id"])
-            await _queue_ants("declare", moved, site, management_url(public_url, booking["id"]))
-            when = _when(moved, site)
-            await _tell(
+            await queue_ants("declare", moved, site, management_url(public_url, booking["id"]))
+            when = local_when(moved, site)
+            await tell(
                 moved,
                 site,
                 "Rendez-vous déplacé",
@@ -555,28 +376,6 @@ async def move(
             raise SlotTaken("Ce créneau vient d'être pris. Choisissez-en un autre.") from exc
         raise
     return await get_booking(booking["id"])
-
-
-async def my_bookings(who: Identity) -> list[dict[str, Any]]:
-    """The resident's upcoming appointments."""
-    condition: Any = None
-    if who.account_id is not None:
-        condition = Booking.account == who.account_id
-    if who.device_id is not None:
-        by_device = Booking.device == who.device_id
-        condition = by_device if condition is None else condition | by_device
-    if condition is None:
-        return []
-    return (
-        await Booking.select()
-        .where(
-            condition
-            & Booking.status.is_in(["held", "confirmed"])
-            & (Booking.starts_at > datetime.now(UTC))
-        )
-        .order_by(Booking.starts_at)
-        .output(load_json=True)
-    )
 
 
 async def join_waitlist(
