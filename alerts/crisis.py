@@ -6,17 +6,15 @@ Staff address the chain; residents see its newest message. Every action is audit
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from alerts.outbox import Notification, language_of, notify, notify_selection
+from alerts.outbox import Notification, notify_in_languages, notify_selection
 from alerts.tables import Alert, Delivery, Message, Place, ZoneFollow
 from alerts.targeting import (
     Reach,
-    Recipient,
     TargetArea,
     reach_of,
     recipients_in,
@@ -208,23 +206,6 @@ def _notifications(alert: dict[str, Any], now: datetime) -> dict[str, Notificati
     return out
 
 
-async def _fan_out(
-    alert: dict[str, Any], recipients: list[Recipient], daily_cap: int, now: datetime
-) -> tuple[list[int], int]:
-    """One message per language, each to the devices reading that language."""
-    notifications = _notifications(alert, now)
-    groups: dict[str, list[Recipient]] = defaultdict(list)
-    for r in recipients:
-        groups[language_of(r.locale, notifications)].append(r)
-    message_ids: list[int] = []
-    targeted = 0
-    for lang, members in groups.items():
-        result = await notify(notifications[lang], members, daily_cap=daily_cap, now=now)
-        message_ids.append(result.message_id)
-        targeted += result.targeted
-    return message_ids, targeted
-
-
 async def _earlier_recipients(chain: UUID) -> list[UUID]:
     rows = await Delivery.raw(
         "SELECT DISTINCT d.device FROM delivery d JOIN message m ON m.id = d.message "
@@ -339,7 +320,10 @@ async def _follow_up(
         if msg_type == "Update":
             inside, places = await recipients_in(await target_of(alert))
             recipients = [*recipients, *inside]
-        message_ids, targeted = await _fan_out(alert, recipients, daily_cap, now)
+        results = await notify_in_languages(
+            _notifications(alert, now), recipients, daily_cap=daily_cap, now=now
+        )
+        message_ids, targeted = [r.message_id for r in results], sum(r.targeted for r in results)
         await Alert.update(
             {
                 Alert.targeted_devices: targeted,

@@ -182,6 +182,25 @@ def language_of(locale: str, available: Iterable[str]) -> str:
     return base if base in available else "fr"
 
 
+async def notify_in_languages(
+    by_language: Mapping[str, Notification],
+    recipients: Iterable[Recipient],
+    *,
+    daily_cap: int = 3,
+    now: datetime | None = None,
+) -> list[NotifyResult]:
+    """`notify` each recipient in its language (`by_language`, French the default): one
+    message per language that has readers, results in `by_language` order."""
+    groups: dict[str, list[Recipient]] = {lang: [] for lang in by_language}
+    for r in recipients:
+        groups[language_of(r.locale, by_language)].append(r)
+    return [
+        await notify(by_language[lang], members, daily_cap=daily_cap, now=now)
+        for lang, members in groups.items()
+        if members
+    ]
+
+
 async def notify_selection(
     by_language: Mapping[str, Notification],
     selection: DeviceSelection,
@@ -202,14 +221,8 @@ async def notify_selection(
     if "fr" not in by_language:
         raise ValueError("by_language needs the French (default) notification")
     if not levels <= URGENT:
-        groups: dict[str, list[Recipient]] = {lang: [] for lang in by_language}
-        for r in await recipients_of_selection(selection):
-            groups[language_of(r.locale, by_language)].append(r)
-        return [
-            await notify(by_language[lang], members, daily_cap=daily_cap, now=now)
-            for lang, members in groups.items()
-            if members
-        ]
+        recipients = await recipients_of_selection(selection)
+        return await notify_in_languages(by_language, recipients, daily_cap=daily_cap, now=now)
     async with transaction():
         messages = {lang: await _save_message(n, now) for lang, n in by_language.items()}
         counts = await _insert_urgent(messages, by_language, selection, now)
