@@ -9,18 +9,28 @@ Pipeline (order matters):
 1. size check on the raw bytes, then the type from magic bytes (`media.sniffing`);
 2. Pillow opens the header only, restricted to the sniffed plugin; the pixel count is checked
    there, BEFORE any decoding (decompression bombs);
-3. JPEG only: ``draft()`` asks libjpeg to decode at the smallest 1/2, 1/4 or 1/8 DCT scale that
-   is still at least the display size, which skips most of the IDCT and pixel work;
-4. full decode (a truncated file fails here, whatever the scale), then the EXIF orientation and
-   GPS are read from the header;
-5. alpha flattened on white, resize to the display size, orientation applied (on the small
-   image: cheaper, and resizing commutes with a transposition), colour converted to sRGB;
-6. encoded as a baseline JPEG from a pixel-only image: no EXIF, XMP, IPTC, ICC or comment;
-7. the thumbnail is made from the display image, not from the original.
+3. JPEG (RGB or grey): libjpeg-turbo, through simplejpeg, decodes straight at a DCT scale
+   n/8 (see `_dct_scale`): most of the IDCT and pixel work is skipped, and for usual phone
+   sizes the output IS the display image, with no resampling pass at all. A truncated file
+   fails here (strict mode), whatever the scale. Other inputs: Pillow decodes them fully
+   (CMYK JPEGs too: Pillow knows Adobe's inverted channels). The EXIF orientation and GPS and
+   the ICC profile are read from the header Pillow parsed;
+4. alpha flattened on white, resize to the display size when still needed, orientation
+   applied (on the small image: cheaper, and resizing commutes with a transposition), colour
+   converted to sRGB;
+5. encoded as a baseline JPEG from a pixel-only image: no EXIF, XMP, IPTC, ICC or comment;
+6. the thumbnail is made from the display image, not from the original.
+
+Display size: the long side is at most `Limits.display_max_side` (1600 px) and, for a JPEG,
+whatever its fastest DCT scale gives if that keeps at least 3/4 of it: a 12 MP phone photo
+(4000×3000, 4032×3024, 4080×3060) becomes ~1500 px wide at 3/8 scale with no resampling
+pass, which is what keeps it under the 80 ms target on one core (a 2000 → 1600 px resize
+alone costs ~20 ms). Every other input is resized to exactly the bound. Clients get the
+actual `width` and `height` with every photo; 1200–1600 px is more than a phone screen shows.
 
 Output format: JPEG rather than WebP. Every client (old Android WebViews, mail clients, the
 Open311 ``media_url`` consumers, PDF route sheets) decodes it, and libjpeg-turbo encodes a
-1600 px image in ~6 ms where libwebp takes ~170 ms (method 4) or ~50 ms (method 0) on the
+1500 px image in ~6 ms where libwebp takes ~170 ms (method 4) or ~50 ms (method 0) on the
 same core: WebP's ~15 % smaller files do not pay for a 10-30x slower upload path.
 """
 
@@ -37,6 +47,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pillow_heif
+import simplejpeg
 from PIL import ExifTags, Image, ImageFile
 
 from media.color import to_srgb
@@ -54,22 +65,19 @@ __all__ = [
 
 OUTPUT_CONTENT_TYPE = "image/jpeg"
 
-# Resampling. After a JPEG draft the display step is always small (1x to 2x: 4000 px decodes
-# at 2000, then goes to 1600). There a BOX filter (area averaging) costs 17 ms on one core
-# where HAMMING costs 24, BICUBIC 40 and LANCZOS 52; after the q82 encode its output is within
-# 0.4 dB PSNR of a full-decode Lanczos on photo-like content (tests/media/test_quality.py), and
-# the 7 ms are what keeps a 12 MP JPEG under the 80 ms target. Known cost of the fast path:
-# periodic detail close to the sensor's pixel pitch (a zone plate; at worst railings or grates
-# shot from afar) shows faint moiré after the DCT-scaled decode, whatever filter follows.
-# Larger steps (PNG, WebP, HEIC: no draft) use HAMMING: the cost of BILINEAR, but sharper.
-# reducing_gap=1.5 first box-averages by an integer factor (cheap), leaving at most a ~3x
-# step for the filter.
+# Resampling, when the decoder did not already land on the display size. A small step (below
+# 2x: a JPEG whose DCT scale overshot, e.g. 4624 px decoded at 3/8 to 1734, then to 1600)
+# uses BOX (area averaging): 17 ms on one core where HAMMING costs 24, BICUBIC 40 and LANCZOS
+# 52, within 0.4 dB PSNR of a full-decode Lanczos after the q82 encode. Known cost of the DCT
+# scaling: periodic detail close to the sensor's pixel pitch (a zone plate; at worst railings
+# shot from afar) shows faint moiré, whatever filter follows. Larger steps (PNG, WebP, HEIC:
+# no DCT scaling) use HAMMING: the cost of BILINEAR, but sharper. reducing_gap=1.5 first
+# box-averages by an integer factor (cheap), leaving at most a ~3x step for the filter.
 _SMALL_STEP_RESAMPLE = Image.Resampling.BOX
 _LARGE_STEP_RESAMPLE = Image.Resampling.HAMMING
-# Thumbnail: 5x down from the display image (1600 -> 320). When the factor is a whole number
-# (every usual phone aspect ratio), reduce() averages each 5x5 block: 1.4 ms where LANCZOS
-# after a reduce(3) costs ~5.7, within 0.1 dB PSNR of it after the q80 encode
-# (tests/media/test_quality.py). Other ratios keep LANCZOS.
+# Thumbnail: ~5x down from the display image (1500 -> 320). When the factor is a whole number,
+# reduce() averages each block (1.4 ms for 1600 -> 320); otherwise LANCZOS after a reduce(3),
+# ~5 ms, within 0.1 dB PSNR of each other after the q80 encode (tests/media/test_quality.py).
 _THUMB_RESAMPLE = Image.Resampling.LANCZOS
 _REDUCING_GAP = 1.5
 
@@ -239,8 +247,49 @@ def _encode_jpeg(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _decode(data: bytes, image_type: ImageType, limits: Limits) -> tuple[Image.Image, Image.Exif]:
-    """Open, check the header's pixel count, decode fully. Returns the image and its EXIF."""
+# DCT scaling keeps the decoder's output when it is at least this share of the display bound.
+_MIN_DCT_SHARE = 0.75
+# Pillow modes whose JPEGs simplejpeg decodes to the same pixels, and the colour space to ask.
+_SIMPLEJPEG_SPACE = {"RGB": "RGB", "L": "GRAY"}
+
+
+def _dct_scale(long_side: int, max_side: int) -> int:
+    """Numerator n of the n/8 scale to decode a JPEG at, for a display long side `max_side`.
+
+    The largest scale whose output (libjpeg rounds up) fits the bound, unless that loses more
+    than a quarter of it: then one step up, and a resize finishes the job.
+    """
+    if long_side <= max_side:
+        return 8
+    fitting = [n for n in range(1, 8) if -(-long_side * n // 8) <= max_side]
+    if not fitting:  # even 1/8 is too big: decode at 1/8, resize the rest
+        return 1
+    best = fitting[-1]
+    return best if -(-long_side * best // 8) >= _MIN_DCT_SHARE * max_side else best + 1
+
+
+def _decode_jpeg(data: bytes, header: Image.Image, max_side: int) -> Image.Image:
+    """Pixels of a JPEG decoded by libjpeg-turbo straight at its DCT scale (module doc)."""
+    width, height = header.size
+    scale = _dct_scale(max(width, height), max_side)
+    # simplejpeg picks the smallest scale whose output reaches these minimums: exactly n/8.
+    pixels = simplejpeg.decode_jpeg(
+        data,
+        colorspace=_SIMPLEJPEG_SPACE[header.mode],
+        min_width=-(-width * scale // 8),
+        min_height=-(-height * scale // 8),
+        strict=True,  # a recoverable libjpeg warning (truncated data) is an error here
+    )
+    if header.mode == "L":
+        return Image.fromarray(pixels[:, :, 0], "L")
+    return Image.fromarray(pixels, "RGB")
+
+
+def _decode(
+    data: bytes, image_type: ImageType, limits: Limits
+) -> tuple[Image.Image, Image.Exif, bytes | None]:
+    """Open, check the header's pixel count, decode. Returns the pixels, the EXIF and the ICC
+    profile. A JPEG comes out already close to the display size (see `_decode_jpeg`)."""
     try:
         with Image.open(io.BytesIO(data), formats=[image_type.pillow_format]) as image:
             width, height = image.size
@@ -250,12 +299,16 @@ def _decode(data: bytes, image_type: ImageType, limits: Limits) -> tuple[Image.I
             pillow_limit = Image.MAX_IMAGE_PIXELS
             if pixels > limits.max_pixels or (pillow_limit is not None and pixels > pillow_limit):
                 raise ImageBomb(limits.max_pixels, width, height)
+            if image_type is ImageType.JPEG and image.mode in _SIMPLEJPEG_SPACE:
+                exif = image.getexif()  # a JPEG's APP1 and APP2 are parsed with the header
+                icc = image.info.get("icc_profile")
+                return _decode_jpeg(data, image, limits.display_max_side), exif, icc
             if image_type is ImageType.JPEG:
-                # DCT-domain downscale: the decoder outputs at least the display size.
+                # CMYK: Pillow's own DCT-domain downscale (1/2, 1/4 or 1/8 only).
                 image.draft(None, _fit(image.size, limits.display_max_side))
             image.load()  # the whole image, so truncation is detected now, not later
             # After load: a PNG may keep its eXIf chunk after the pixel data.
-            return image, image.getexif()
+            return image, image.getexif(), image.info.get("icc_profile")
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning, MemoryError) as exc:
@@ -275,10 +328,9 @@ def process_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ProcessedImag
     if len(data) > limits.max_bytes:
         raise ImageTooLarge(len(data), limits.max_bytes)
     image_type = sniff_image_type(data)
-    decoded, exif = _decode(data, image_type, limits)
+    decoded, exif, icc_profile = _decode(data, image_type, limits)
     gps = gps_from_exif(exif)  # read before anything is dropped
     orientation = _orientation(exif)
-    icc_profile = decoded.info.get("icc_profile")
 
     try:
         display = _resize(_flatten(decoded), limits.display_max_side)

@@ -126,12 +126,33 @@ def test_orientation_6_turns_a_landscape_sensor_image_upright() -> None:
 
 
 def test_orientation_of_a_large_jpeg_is_applied_after_the_fast_downscale() -> None:
-    source = marker_image(3400, 1700)  # decoded at 1/2 scale, then resized and rotated
+    source = marker_image(3400, 1700)  # decoded at 3/8 scale (1275 px), then rotated
     data = encode(source, "JPEG", quality=90, exif=orientation_exif(8))
     result = process_image(data)
-    assert (result.width, result.height) == (800, 1600)
+    assert (result.width, result.height) == (638, 1275)
     upright = source.transpose(Image.Transpose.ROTATE_90)
-    expected = upright.resize((800, 1600), Image.Resampling.LANCZOS)
+    expected = upright.resize((638, 1275), Image.Resampling.LANCZOS)
+    assert _mean_abs_diff(decode(result.display), expected) < 3
+
+
+@pytest.mark.parametrize(
+    ("sensor", "display"),
+    [
+        ((4000, 3000), (1500, 1125)),  # 12 MP: 3/8 scale, no resampling pass
+        ((4032, 3024), (1512, 1134)),  # 12 MP (iPhone "most compatible", Pixel)
+        ((3264, 2448), (1224, 918)),  # 8 MP: 3/8 keeps 3/4 of the bound
+        ((4624, 3468), (1600, 1200)),  # 16 MP: 2/8 would lose too much, 3/8 then resized
+        ((1500, 1000), (1500, 1000)),  # already within the bound: untouched
+    ],
+)
+def test_phone_jpegs_get_a_display_size_between_three_quarters_of_the_bound_and_the_bound(
+    sensor: tuple[int, int], display: tuple[int, int]
+) -> None:
+    source = marker_image(*sensor)
+    result = process_image(encode(source, "JPEG", quality=85))
+    assert (result.width, result.height) == display
+    assert decode(result.display).size == display
+    expected = source.resize(display, Image.Resampling.LANCZOS)
     assert _mean_abs_diff(decode(result.display), expected) < 3
 
 
@@ -173,9 +194,9 @@ def test_broken_icc_profile_does_not_refuse_the_photo() -> None:
 
 def test_large_photo_is_bounded_to_the_display_and_thumbnail_sizes() -> None:
     result = process_image(encode(marker_image(4000, 3000), "JPEG", quality=85))
-    assert (result.width, result.height) == (1600, 1200)
+    assert (result.width, result.height) == (1500, 1125)
     assert (result.thumb_width, result.thumb_height) == (320, 240)
-    assert decode(result.display).size == (1600, 1200)
+    assert decode(result.display).size == (1500, 1125)
     assert decode(result.thumbnail).size == (320, 240)
     assert len(result.display) < 1_000_000 and len(result.thumbnail) < 60_000
 
@@ -214,12 +235,16 @@ def test_any_shape_fits_the_bounds_and_keeps_its_aspect_ratio(
     result = process_image(data, SMALL)
     upright = (height, width) if orientation >= 5 else (width, height)
 
-    for w, h, bound in (
-        (result.width, result.height, SMALL.display_max_side),
-        (result.thumb_width, result.thumb_height, SMALL.thumb_max_side),
-    ):
-        assert w >= 1 and h >= 1 and max(w, h) <= bound
-        assert max(w, h) == min(bound, max(upright))  # never upscaled, long side kept
+    display_bound = SMALL.display_max_side
+    long_side = max(result.width, result.height)
+    if fmt == "JPEG" and max(upright) > display_bound:
+        # Decoded straight at a DCT scale: at least 3/4 of the bound, never more.
+        assert 0.75 * display_bound <= long_side <= display_bound
+    else:
+        assert long_side == min(display_bound, max(upright))  # never upscaled
+    assert max(result.thumb_width, result.thumb_height) == min(SMALL.thumb_max_side, long_side)
+    for w, h in ((result.width, result.height), (result.thumb_width, result.thumb_height)):
+        assert w >= 1 and h >= 1
         if min(w, h) > 2:  # rounding to whole pixels: within one pixel of the true ratio
             assert abs(w / h - upright[0] / upright[1]) <= (upright[0] / upright[1]) * 2 / min(w, h)
     assert decode(result.display).size == (result.width, result.height)

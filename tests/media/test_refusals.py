@@ -91,8 +91,8 @@ def test_jpeg_missing_only_its_end_marker_is_refused() -> None:
         process_image(data[:-2])
 
 
-def test_truncated_jpeg_is_refused_on_the_fast_draft_path_too() -> None:
-    # Large enough that the decoder works at 1/2 scale: it must still read every scan.
+def test_truncated_jpeg_is_refused_on_the_fast_scaled_path_too() -> None:
+    # Large enough that the decoder works at 3/8 scale: it must still read every scan.
     data = encode(marker_image(3400, 2550), "JPEG", quality=85, progressive=True)
     with pytest.raises(CorruptImage):
         process_image(data[: len(data) - 200])
