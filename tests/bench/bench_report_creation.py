@@ -151,7 +151,7 @@ def machine_cpu() -> tuple[float, float]:
 
 
 class Server:
-    """``uvicorn backend.app:create_app --factory`` in a subprocess, as ``relais serve`` runs."""
+    """The API served as ``relais serve`` serves it, in a subprocess."""
 
     def __init__(self, url: str, var_dir: Path, geocoder_url: str) -> None:
         self.port = free_port()
@@ -163,26 +163,22 @@ class Server:
             "RELAIS_VAR_DIR": str(var_dir),
             "RELAIS_PUBLIC_URL": self.base_url,
             "RELAIS_GEOCODER_URL": geocoder_url,
-            "RELAIS_LOG_LEVEL": "WARNING",
+            # INFO: the access log ("POST /api/v1/reports 201 123.4ms") gives "srv p50".
+            "RELAIS_LOG_LEVEL": "INFO",
         }
         self.log = var_dir / "server.log"
         var_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log.open("wb")
+        # What `relais serve` runs after its migrate step (the bench built the schema itself):
+        # our logging set-up, then uvicorn with the app factory and no uvicorn access log.
+        serve = (
+            "import uvicorn; from backend.request_context import configure_logging; "
+            "configure_logging('INFO'); "
+            f"uvicorn.run('backend.app:create_app', factory=True, host='127.0.0.1', "
+            f"port={self.port}, access_log=False, log_config=None)"
+        )
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "backend.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-c", serve],
             cwd=ROOT,
             env=env,
             stdout=self._log_file,
