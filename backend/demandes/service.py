@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from backend.accounts.tables import Account
-from backend.database import transaction
+from backend.database import is_unique_violation, transaction
 from backend.demandes import notifications
 from backend.demandes.categories import category_for_demande, route
 from backend.demandes.references import next_reference
@@ -40,6 +40,8 @@ class NewDemande:
     address: str = ""
     photos: list[dict[str, Any]] = field(default_factory=list)  # stored photo keys and sizes
     recorded_by: UUID | None = None  # the agent who typed in a phone, counter or mail demande
+    # The request's caller-scoped Idempotency-Key (backend.idempotency.keys), if it had one.
+    idempotency_key: str | None = None
 
 
 def _invalid(field_name: str, message: str) -> InvalidInput:
@@ -70,7 +72,13 @@ async def requester_email(demande: dict[str, Any]) -> str:
 
 async def file_demande(new: NewDemande, daily_cap: int) -> dict[str, Any]:
     """Register a demande: reference, routing, due date, timeline, SVE acknowledgments — all in
-    one transaction with the notifications and e-mails they produce."""
+    one transaction with the notifications and e-mails they produce.
+
+    Filed with an idempotency key already used, it returns the demande filed then and does
+    nothing else (a retry whose first answer was lost in a crash).
+    """
+    if new.idempotency_key is not None and (done := await _filed_with(new.idempotency_key)):
+        return done
     if new.channel not in CHANNELS:
         raise _invalid("channel", "Canal inconnu : app, web, email, phone, counter ou mail.")
     category = await category_for_demande(new.commune_id, new.category_id)
@@ -93,81 +101,95 @@ async def file_demande(new: NewDemande, daily_cap: int) -> dict[str, Any]:
     now = datetime.now(UTC)
     service_id = await route(category, point.lat if point else None, point.lon if point else None)
     demande_id = uuid4()
-    async with transaction():
-        reference = await next_reference(now.astimezone().year)
-        await Demande.insert(
-            Demande(
-                id=demande_id,
-                commune=new.commune_id,
-                reference=reference,
-                channel=new.channel,
-                category=category["id"],
-                description=new.description.strip(),
-                requester=new.requester_id,
-                device=new.device_id,
-                contact_name=new.contact_name,
-                contact_email=new.contact_email.strip().lower(),
-                contact_phone=new.contact_phone,
-                anonymous=anonymous,
-                lat=point.lat if point else None,
-                lon=point.lon if point else None,
-                cell=cell_of(point) if point else None,
-                address=new.address,
-                location_source=new.location_source if point else "",
-                status="received",
-                service=service_id,
-                due_at=now + timedelta(days=category["sla_days"]),
-                public=bool(category["public"] and point is not None),
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        for position, photo in enumerate(new.photos):
-            await Photo.insert(
-                Photo(
-                    demande=demande_id,
-                    position=position,
-                    display_key=photo["display_key"],
-                    thumb_key=photo["thumb_key"],
-                    width=photo["width"],
-                    height=photo["height"],
-                )
-            )
-        await add_entry(
-            demande_id,
-            "created",
-            text=f"Demande déposée ({new.channel}).",
-            status_to="received",
-            author=new.recorded_by,
-        )
-        if new.device_id is not None:
-            await Follower.insert(
-                Follower(
-                    demande=demande_id,
+    try:
+        async with transaction():
+            reference = await next_reference(now.astimezone().year)
+            await Demande.insert(
+                Demande(
+                    id=demande_id,
+                    commune=new.commune_id,
+                    reference=reference,
+                    channel=new.channel,
+                    category=category["id"],
+                    description=new.description.strip(),
+                    requester=new.requester_id,
                     device=new.device_id,
-                    account=new.requester_id,
-                    follow_key=f"{demande_id}:device:{new.device_id}",
+                    contact_name=new.contact_name,
+                    contact_email=new.contact_email.strip().lower(),
+                    contact_phone=new.contact_phone,
+                    anonymous=anonymous,
+                    lat=point.lat if point else None,
+                    lon=point.lon if point else None,
+                    cell=cell_of(point) if point else None,
+                    address=new.address,
+                    location_source=new.location_source if point else "",
+                    status="received",
+                    service=service_id,
+                    due_at=now + timedelta(days=category["sla_days"]),
+                    public=bool(category["public"] and point is not None),
+                    created_at=now,
+                    updated_at=now,
+                    idempotency_key=new.idempotency_key,
                 )
             )
-        demande = await _row(demande_id)
-        service = await Service.select().where(Service.id == service_id).first()
-        assert service is not None
-        registered, receipt = await notifications.acknowledge(
-            demande, service, await requester_email(demande), daily_cap
-        )
-        await add_entry(demande_id, "acknowledgment", text=registered, data={"sve": "AEE"})
-        # The service is known at once (automatic routing), so the acknowledgment of receipt
-        # is immediate too, and the demande is taken into account.
-        await Demande.update({Demande.status: "acknowledged"}).where(Demande.id == demande_id)
-        await add_entry(
-            demande_id,
-            "acknowledgment",
-            text=receipt,
-            status_from="received",
-            status_to="acknowledged",
-            data={"sve": "ARE"},
-        )
+            for position, photo in enumerate(new.photos):
+                await Photo.insert(
+                    Photo(
+                        demande=demande_id,
+                        position=position,
+                        display_key=photo["display_key"],
+                        thumb_key=photo["thumb_key"],
+                        width=photo["width"],
+                        height=photo["height"],
+                    )
+                )
+            await add_entry(
+                demande_id,
+                "created",
+                text=f"Demande déposée ({new.channel}).",
+                status_to="received",
+                author=new.recorded_by,
+            )
+            if new.device_id is not None:
+                await Follower.insert(
+                    Follower(
+                        demande=demande_id,
+                        device=new.device_id,
+                        account=new.requester_id,
+                        follow_key=f"{demande_id}:device:{new.device_id}",
+                    )
+                )
+            demande = await _row(demande_id)
+            service = await Service.select().where(Service.id == service_id).first()
+            assert service is not None
+            registered, receipt = await notifications.acknowledge(
+                demande, service, await requester_email(demande), daily_cap
+            )
+            await add_entry(demande_id, "acknowledgment", text=registered, data={"sve": "AEE"})
+            # The service is known at once (automatic routing), so the acknowledgment of receipt
+            # is immediate too, and the demande is taken into account.
+            await Demande.update({Demande.status: "acknowledged"}).where(Demande.id == demande_id)
+            await add_entry(
+                demande_id,
+                "acknowledgment",
+                text=receipt,
+                status_from="received",
+                status_to="acknowledged",
+                data={"sve": "ARE"},
+            )
+    except Exception as exc:
+        # Two runs with one key at once (the middleware's reservation normally prevents it):
+        # the unique index let the other one file it.
+        if new.idempotency_key is None or not is_unique_violation(exc):
+            raise
+        if (done := await _filed_with(new.idempotency_key)) is None:
+            raise
+        return done
     return await _row(demande_id)
+
+
+async def _filed_with(idempotency_key: str) -> dict[str, Any] | None:
+    return await Demande.select().where(Demande.idempotency_key == idempotency_key).first()
 
 
 async def add_entry(

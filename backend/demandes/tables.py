@@ -108,6 +108,9 @@ class Demande(Table):
     updated_at = Timestamptz(default=TimestamptzNow())
     resolved_at = Timestamptz(null=True, default=None)
     closed_at = Timestamptz(null=True, default=None)
+    # The caller-scoped Idempotency-Key it was filed with (SHA-256 hex), unique (EXTRA_INDEXES):
+    # a retry can never file it twice, even after a crash lost the first answer.
+    idempotency_key = Varchar(length=64, null=True, default=None)
 
 
 class TimelineEntry(Table):
@@ -185,4 +188,6 @@ EXTRA_INDEXES: list[str] = [
     # The same walk through one category only (the map filtered by category).
     "CREATE INDEX IF NOT EXISTS demande_map_category ON demande "
     "(category, public, hidden, created_at, lat, lon, status)",
+    # One demande per Idempotency-Key (NULLs, demandes filed without a key, do not collide).
+    "CREATE UNIQUE INDEX IF NOT EXISTS demande_idempotency_key ON demande (idempotency_key)",
 ]

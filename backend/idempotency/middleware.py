@@ -11,7 +11,11 @@ being decoded) never holds the SQLite write lock other requests wait for:
    a retry with the same key runs again.
 
 A process killed between 2 and 3 leaves a pending reservation: after ABANDONED_AFTER a retry
-takes the key over and runs again (the one case where a retried request can take effect twice).
+takes the key over and runs again. While the handler runs, the key is bound for it
+(`backend.idempotency.keys`): a service can record it in its own transaction, so that run
+finds the first one's work instead of doing it again. Demandes and reports do (their unique
+`idempotency_key`: a report retried on a flaky 4G link is never filed twice); on the other
+opted-in routes that crash window remains.
 
 Opt in per route with `opt={"idempotent": True}`.
 """
@@ -29,6 +33,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from backend.accounts.tokens import digest, read_access_token
 from backend.database import is_unique_violation, transaction
 from backend.exceptions import DomainError
+from backend.idempotency.keys import bind_idempotency_key, unbind_idempotency_key
 from backend.idempotency.tables import IdempotencyRecord
 from backend.request_context import request_id_of
 
@@ -151,7 +156,8 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         request_hash = _request_hash(scope, body)
 
-        outcome = await _reserve_or_wait(who, key, request_hash)
+        scope_key = _scope_key(who, key)
+        outcome = await _reserve_or_wait(scope_key, who, key, request_hash)
         if isinstance(outcome, dict):
             await _replay(scope, send, outcome, request_hash)
             return
@@ -180,11 +186,14 @@ class IdempotencyMiddleware:
 
         # The handler runs outside any transaction of ours: its services commit their own
         # writes, and a slow handler (photos) never holds the SQLite write lock.
+        bound = bind_idempotency_key(scope_key)
         try:
             await self.app(scope, replay_receive, capture)
         except BaseException:
             await _release(reservation)
             raise
+        finally:
+            unbind_idempotency_key(bound)
         status = int(start.get("status", 500))
         response_body = b"".join(chunks)
         if 200 <= status < 300:
@@ -210,7 +219,9 @@ WAIT_SECONDS = 60.0
 ABANDONED_AFTER = timedelta(minutes=10)
 
 
-async def _reserve_or_wait(who: str, key: str, request_hash: str) -> int | dict[str, Any] | None:
+async def _reserve_or_wait(
+    scope_key: str, who: str, key: str, request_hash: str
+) -> int | dict[str, Any] | None:
     """Reserve (caller, key) in a short transaction of its own.
 
     Returns the reservation's id (run the request), the stored answer (replay it, or refuse
@@ -218,7 +229,6 @@ async def _reserve_or_wait(who: str, key: str, request_hash: str) -> int | dict[
     WAIT_SECONDS. The unique index on scope_key makes exactly one of concurrent retries win;
     the others wait for its answer, or take the key over if it fails and releases it.
     """
-    scope_key = _scope_key(who, key)
     deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
     pause = 0.02
     while True:

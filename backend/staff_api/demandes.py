@@ -16,6 +16,7 @@ from backend.demandes import categories, service, workflow
 from backend.demandes.statuses import LABELS, OPEN
 from backend.demandes.workflow import InboxFilter, StaffScope
 from backend.guards import staff_required
+from backend.idempotency.keys import current_idempotency_key
 from backend.settings import Settings
 from backend.staff_api.demande_schemas import (
     Assignment,
@@ -229,6 +230,7 @@ class StaffDemandeController(Controller):
                 location_source="address" if data.lat is not None else "",
                 address=data.address,
                 recorded_by=principal.account_id,
+                idempotency_key=current_idempotency_key(),
             ),
             settings.daily_push_cap,
         )

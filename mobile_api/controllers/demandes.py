@@ -17,6 +17,7 @@ from backend.demandes.categories import category_tree
 from backend.demandes.statuses import LABELS
 from backend.demandes.tables import Demande
 from backend.exceptions import FieldError, InvalidInput, NotFound, Unauthenticated
+from backend.idempotency.keys import current_idempotency_key
 from backend.organisation.tables import Service
 from backend.settings import Settings
 from geo import Geocoder, GeocodingUnavailable
@@ -178,6 +179,7 @@ class DemandeController(Controller):
                 lon=data.lon,
                 location_source="pin" if data.lat is not None else "",
                 address=await _address(geocoder, data.lat, data.lon),
+                idempotency_key=current_idempotency_key(),
             ),
             settings.daily_push_cap,
         )
@@ -278,6 +280,7 @@ class ReportController(Controller):
                     location_source=source,
                     address=await _address(geocoder, lat, lon),
                     photos=stored.photos,
+                    idempotency_key=current_idempotency_key(),
                 ),
                 settings.daily_push_cap,
             )

@@ -1,5 +1,6 @@
 """Report uploads with `Idempotency-Key` under concurrency: no upload fails for want of the
-database, and a retry of a slow upload waits for it and replays its answer."""
+database, a retry of a slow upload waits for it and replays its answer, and a retry whose
+first answer was lost in a crash files nothing twice."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 from litestar import Litestar
 
-from backend.demandes.tables import Demande, Photo
-from backend.idempotency.middleware import PENDING
+from alerts.tables import Message
+from backend.demandes.tables import Demande, Photo, TimelineEntry
+from backend.idempotency.middleware import ABANDONED_AFTER, PENDING
 from backend.idempotency.tables import IdempotencyRecord
 from media import processing
 from tests.alerts.factories import device
@@ -118,3 +121,40 @@ async def test_a_slow_upload_blocks_no_other_writer_and_its_retry_replays_it(
     assert await Demande.count() == 1
     assert await Photo.count() == 2
     assert await IdempotencyRecord.count().where(IdempotencyRecord.status_code == PENDING) == 0
+
+
+async def test_a_retry_after_a_crash_lost_the_first_answer_files_nothing_twice(
+    client: Client, app: Litestar
+) -> None:
+    commune = await make_commune(app)
+    categories = await make_categories(commune)
+    phone = await device(client)
+    fields = report_fields(commune, categories.pothole)
+    photos = [jpeg(seed=51), jpeg(seed=52)]
+    key = {"Idempotency-Key": "lost-answer"}
+    first = await file_report(client, fields, photos, **phone, **key)
+    assert first.status_code == 201, first.text
+    pushes, timeline = await Message.count(), await TimelineEntry.count()
+    # What a process killed after filing the report, before storing its answer, leaves
+    # behind, as the retry sees it once the reservation is taken for abandoned.
+    await IdempotencyRecord.update(
+        {
+            IdempotencyRecord.status_code: PENDING,
+            IdempotencyRecord.response_body: b"",
+            IdempotencyRecord.created_at: datetime.now(UTC) - ABANDONED_AFTER - timedelta(1),
+        }
+    ).where(IdempotencyRecord.key == "lost-answer")
+
+    retry = await file_report(client, fields, photos, **phone, **key)
+
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.json()["reference"] == first.json()["reference"]
+    assert await Demande.count() == 1
+    assert await Photo.count() == 2
+    # No second acknowledgment, push or timeline entry either.
+    assert (await Message.count(), await TimelineEntry.count()) == (pushes, timeline)
+    # And from then on, the key replays that answer as usual.
+    again = await file_report(client, fields, photos, **phone, **key)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
