@@ -34,12 +34,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Final, Literal, get_args
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from backend.appointments._days import changeover_day, open_days, wall_to_utc
 from backend.appointments.holidays import french_public_holidays
 
 __all__ = [
@@ -240,75 +240,11 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be an aware datetime, got {value!r}")
 
 
-def _wall_to_utc(wall: datetime, tz: ZoneInfo) -> datetime | None:
-    """The UTC instant of a naive wall-clock time: first occurrence if repeated, None in a gap."""
-    instant = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    # A gap time does not survive the round trip (zoneinfo maps it with the offset before).
-    return instant if instant.astimezone(tz).replace(tzinfo=None) == wall else None
-
-
 def _wall_to_instant(wall: datetime, tz: ZoneInfo) -> datetime:
     """Like _wall_to_utc, but a time in a gap means the first wall-clock minute after it."""
-    while (instant := _wall_to_utc(wall, tz)) is None:
+    while (instant := wall_to_utc(wall, tz)) is None:
         wall += _MINUTE
     return instant
-
-
-@dataclass(frozen=True, slots=True)
-class _DayTemplate:
-    """The slots a set of rules offers on one day, as offsets from local midnight.
-
-    ``offsets`` are the distinct start and end times of the day; ``entries`` index into it
-    (start, end, counter), deduplicated and in Slot order. One day then costs one datetime per
-    distinct time, shared by every slot that starts or ends then (3 counters, 1 datetime).
-    """
-
-    offsets: tuple[timedelta, ...]
-    entries: tuple[tuple[int, int, UUID], ...]
-
-
-def _day_template(rules: Iterable[OpeningRule], duration: int, step: int) -> _DayTemplate:
-    openings = tuple((rule.counter_id, rule.start, rule.end) for rule in rules)
-    return _template_of(openings, duration, step)
-
-
-@lru_cache(maxsize=1024)
-def _template_of(
-    openings: tuple[tuple[UUID, time, time], ...], duration: int, step: int
-) -> _DayTemplate:
-    """The template of a day's openings (counter, start, end); kept, since searches made a
-    few days at a time (``schedule.free_slots`` with a limit) meet the same days again."""
-    starts: set[tuple[int, UUID]] = set()
-    for counter_id, opening, closing in openings:
-        first = opening.hour * 60 + opening.minute
-        last = closing.hour * 60 + closing.minute - duration
-        starts.update((minute, counter_id) for minute in range(first, last + 1, step))
-    # Slot order is (start, end, counter); with one duration that is (start, counter.int).
-    ordered = sorted(starts, key=lambda entry: (entry[0], entry[1].int))
-    minutes = sorted({m for m, _ in ordered} | {m + duration for m, _ in ordered})
-    index = {minute: i for i, minute in enumerate(minutes)}
-    return _DayTemplate(
-        offsets=tuple(timedelta(minutes=m) for m in minutes),
-        entries=tuple((index[m], index[m + duration], counter) for m, counter in ordered),
-    )
-
-
-def _closed_days(
-    closures: Sequence[Closure], first_day: date, last_day: date
-) -> tuple[set[date], dict[UUID, set[date]]]:
-    """Closed dates within the range: of the whole site, and per counter."""
-    site: set[date] = set()
-    counters: dict[UUID, set[date]] = {}
-    for closure in closures:
-        if closure.counter_id is None:
-            target = site
-        else:
-            target = counters.setdefault(closure.counter_id, set())
-        day, end = max(closure.start, first_day), min(closure.end, last_day)
-        while day <= end:
-            target.add(day)
-            day += _DAY
-    return site, counters
 
 
 def candidate_slots(
@@ -368,15 +304,7 @@ def _candidate_slots(
     policy: Policy,
     holidays: Callable[[int], Mapping[date, str]],
 ) -> list[Slot]:
-    tz, step = policy.timezone, policy.step_minutes
     length = timedelta(minutes=duration)
-    site_closed, counter_closed = _closed_days(closures, first_day, last_day)
-    # Per weekday: (rule number, rule, its counter's closed days); numbers key the templates.
-    by_weekday: list[list[tuple[int, OpeningRule, set[date] | None]]] = [[] for _ in range(7)]
-    for number, rule in enumerate(rules):
-        by_weekday[rule.weekday].append((number, rule, counter_closed.get(rule.counter_id)))
-    holidays_of: dict[int, Mapping[date, str]] = {}
-    templates: dict[tuple[int, ...], _DayTemplate] = {}
     out: list[Slot] = []
     append, new_slot, set_start, set_end, set_counter = (
         out.append,
@@ -385,32 +313,8 @@ def _candidate_slots(
         _set_end,
         _set_counter,
     )
-
-    day = first_day
-    next_midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
-    while day <= last_day:
-        today, midnight, day = day, next_midnight, day + _DAY
-        next_midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
-        if today in site_closed:
-            continue
-        if today.year not in holidays_of:
-            holidays_of[today.year] = holidays(today.year)
-        if today in holidays_of[today.year]:
-            continue
-        active = tuple(
-            number
-            for number, rule, closed in by_weekday[today.weekday()]
-            if rule.valid_from <= today
-            and (rule.valid_to is None or today <= rule.valid_to)
-            and (closed is None or today not in closed)
-        )
-        if not active:
-            continue
-        template = templates.get(active)
-        if template is None:
-            chosen = [rules[number] for number in active]
-            template = templates[active] = _day_template(chosen, duration, step)
-
+    days = open_days(rules, closures, first_day, last_day, duration, policy, holidays)
+    for _day, midnight, next_midnight, template in days:
         offset = midnight.utcoffset()
         if offset is not None and offset == next_midnight.utcoffset():
             # No clock change today: local wall time = UTC + one offset, so a slot is two
@@ -425,17 +329,7 @@ def _candidate_slots(
                 append(slot)
             continue
         # A clock change today (twice a year in France): per slot, through zoneinfo.
-        wall_midnight = midnight.replace(tzinfo=None)
-        for start, _end, counter in template.entries:
-            wall = wall_midnight + template.offsets[start]
-            instant = _wall_to_utc(wall, tz)
-            if instant is None:
-                continue  # the start falls in the spring-forward gap
-            # The slot's last minute, read back on the wall clock, lands later than the rule
-            # says only if the interval ran into the gap: drop it (it would overlap what follows).
-            last_minute = (instant + length - _MINUTE).astimezone(tz).replace(tzinfo=None)
-            if last_minute > wall + length - _MINUTE:
-                continue
+        for instant, counter in changeover_day(midnight, template, length):
             append(_make_slot(instant, instant + length, counter))
     return out
 

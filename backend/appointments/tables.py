@@ -166,9 +166,11 @@ class WaitlistEntry(Table):
 # Indexes Piccolo cannot declare (several columns): created by migrations and by the test
 # set-up alike, through `backend.database.create_extra_indexes`.
 EXTRA_INDEXES = [
-    # Covering index of the busy-times query (schedule._busy_seconds): the bookings of a few
-    # sites over a date range, read from the index alone (bench_appointments: the nearest
-    # search on SQLite 430 → 125 ms).
-    "CREATE INDEX IF NOT EXISTS booking_site_time "
-    "ON booking (site, starts_at, ends_at, counter, status, hold_expires_at)",
+    # Covering index of the busy-times query (schedule's _busy): the bookings of a few
+    # counters over a date range, read from the index alone and in counter order, so SQLite
+    # groups them per counter without sorting (bench_appointments: 20 sites over 3 months,
+    # the query 70 → 25 ms; it replaced booking_site_time, by site first, which needed a
+    # temporary B-tree to group).
+    "CREATE INDEX IF NOT EXISTS booking_counter_time "
+    "ON booking (counter, starts_at, ends_at, status, hold_expires_at)",
 ]

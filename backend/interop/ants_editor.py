@@ -20,7 +20,7 @@ from litestar.params import QueryParameter
 
 from backend.appointments import slots
 from backend.appointments.ants import normalise_application_id
-from backend.appointments.schedule import free_slots, load_schedules
+from backend.appointments.schedule import free_times, load_schedules
 from backend.appointments.tables import Booking, BookingAnts, Site
 from backend.settings import Settings
 
@@ -100,7 +100,7 @@ class AntsEditorController(Controller):
         # of the time. Sites share their opening hours, and counters the times of their
         # slots, so each time is formatted once per zone (~2,000 distinct times): the answer
         # is the one `Response(dict)` gave, byte for byte.
-        written: dict[str, dict[datetime, tuple[bytes, bytes]]] = {}
+        written: dict[str, dict[int, tuple[bytes, bytes]]] = {}
         parts: list[bytes] = []
         for schedule in await load_schedules(sites, start_date, end_date, now):
             site = schedule.site
@@ -114,14 +114,16 @@ class AntsEditorController(Controller):
             url = _json(f"{settings.public_url}/rendez-vous?site={site['id']}&start=")[1:-1]
             tail = _json(f"&reason={reason}&persons={documents_number}")[1:] + b"}"
             entries = []
-            for s in free_slots(schedule, reason, documents_number, start_date, end_date, now):
-                text = texts.get(s.start)
+            free = free_times(schedule, reason, documents_number, start_date, end_date, now)
+            for start, _end, _counter in free:
+                text = texts.get(start)
                 if text is None:
-                    text = texts[s.start] = (
+                    instant = datetime.fromtimestamp(start, UTC)
+                    text = texts[start] = (
                         b'{"datetime":'
-                        + _json(slots.ants_datetime(s.start, zone))
+                        + _json(slots.ants_datetime(instant, zone))
                         + b',"callback_url":"',
-                        _json(s.start.isoformat())[1:-1],
+                        _json(instant.isoformat())[1:-1],
                     )
                 entries.append(text[0] + url + text[1] + tail)
             parts.append(key + b":[" + b",".join(entries) + b"]")
