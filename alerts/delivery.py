@@ -6,8 +6,9 @@
 - One batch at a time, its outcomes committed as soon as it is pushed: a worker killed
   mid-fanout pushes at most that one batch again. The database round trips between two
   batches are few and cheap, so the transports seldom wait: a claim reads the due rows in
-  index order (on PostgreSQL it also returns the devices' push credentials), and the outcomes
-  of a batch take a few statements whatever its size.
+  index order with the devices' push credentials, and the outcomes of a batch take a few
+  statements whatever its size. Rows stay driver tuples (no Piccolo objects or dicts); on
+  SQLite the worker writes on a connection of its own (`alerts._delivery_sqlite`).
 - Retries back off exponentially with jitter; a 429 pauses the whole transport for its
   Retry-After; a credential is deleted only when the push service says it is gone.
 - Urgent messages go first (priority), quiet hours and caps were applied when writing.
@@ -17,17 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
+import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from alerts.tables import Delivery, Device, Message
+from piccolo.engine.sqlite import SQLiteEngine
+
+from alerts._delivery_sqlite import SqliteSession
+from alerts.tables import Message
 from alerts.transports import (
     FcmTarget,
     Outcome,
@@ -38,14 +44,17 @@ from alerts.transports import (
     Urgency,
     WebPushTarget,
 )
-from backend.database import is_postgres, transaction
+from backend.database import current_engine, is_postgres, transaction
 
 log = logging.getLogger("relais.delivery")
 
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
-_IN_CHUNK = 500  # ids per "IN (...)" list
-_CREDENTIALS = ("push_kind", "push_token", "push_p256dh", "push_auth")
+_IN_CHUNK = 500  # rows per statement where each row brings its own values
+# A claimed row: id, message, device, transport, attempts, then (claims for pushing) the
+# device's push_kind, push_token, push_p256dh, push_auth; None when the device is gone.
+_Row = Sequence[Any]
+_CLAIMED = "id, message, device, transport, attempts"
 
 
 def backoff_seconds(
@@ -69,9 +78,12 @@ class Claimed:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """A claimed delivery ready to push: the message, its target and the credential used."""
+    """A claimed delivery ready to push: the message, its target and the credential used
+    (`device` as the database gives it: a UUID on PostgreSQL, its text on SQLite)."""
 
-    claimed: Claimed
+    id: int
+    device: Any
+    attempts: int
     push: PushMessage
     target: Target
     credential: str
@@ -109,6 +121,7 @@ class DeliveryWorker:
         self.backoff_base = backoff_base
         self.paused_until: dict[str, float] = {}
         self._messages: dict[int, dict[str, Any]] = {}
+        self._sqlite: SqliteSession | None = None
 
     def _available(self, names: Iterable[str] | None = None) -> list[str]:
         now = time.monotonic()
@@ -118,73 +131,54 @@ class DeliveryWorker:
             if n in self.transports and self.paused_until.get(n, 0.0) <= now
         ]
 
+    @contextlib.asynccontextmanager
+    async def _connected(self) -> AsyncIterator[None]:
+        """On SQLite, the worker's own connection for the duration (nested uses share it)."""
+        engine = current_engine()
+        if self._sqlite is not None or not isinstance(engine, SQLiteEngine):
+            yield
+            return
+        session = self._sqlite = SqliteSession(engine)
+        try:
+            yield
+        finally:
+            self._sqlite = None
+            await session.aclose()
+
     async def claim(self, now: datetime, transports: Sequence[str] | None = None) -> list[Claimed]:
         """Take up to batch_size due rows (pending, or sending with an expired lease) of the
         given transports (default: every transport not paused)."""
-        return [_claimed(r) for r in await self._claim_rows(now, transports, credentials=False)]
+        async with self._connected():
+            rows = await self._claim_rows(now, transports, credentials=False)
+        return [Claimed(r[0], r[1], _uuid(r[2]), r[3], r[4]) for r in rows]
 
     async def _claim_rows(
         self, now: datetime, transports: Sequence[str] | None, *, credentials: bool
-    ) -> list[dict[str, Any]]:
-        """The claim; with `credentials` on PostgreSQL, rows also carry the device's push
-        credential (joined in the same statement; elsewhere the caller reads them)."""
+    ) -> Sequence[_Row]:
+        """The claim; with `credentials`, rows also carry the device's push credential."""
         names = self._available(transports)
         if not names:
             return []
-        marks = ", ".join("{}" for _ in names)
         postgres = is_postgres()
-        lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
-        # Two index-ordered scans that stop after batch_size rows each, rather than one OR that
-        # the database must collect and sort in full: a claim costs the same whether 1,000 or
-        # 100,000 rows wait. Among rows equally urgent and due, those never tried go before
-        # those taken over from a dead worker's lease (which it has most likely pushed).
-        order = "ORDER BY priority, next_attempt_at"
-        fresh = (  # never tried, or retried: due now
-            "SELECT id, priority, next_attempt_at, 0 AS retaken FROM delivery "
-            f"WHERE status = 'pending' AND next_attempt_at <= {{}} AND transport IN ({marks}) "
-            f"{order} LIMIT {{}}{lock}"
-        )
-        retaken = (  # claimed by a worker whose lease ran out
-            "SELECT id, priority, next_attempt_at, 1 AS retaken FROM delivery "
-            f"WHERE status = 'sending' AND lease_until < {{}} AND transport IN ({marks}) "
-            f"{order} LIMIT {{}}{lock}"
-        )
-        update = (
-            "UPDATE delivery SET status = 'sending', lease_until = {}, attempts = attempts + 1 "
-            f"WHERE id IN (SELECT id FROM (SELECT * FROM ({fresh}) AS fresh UNION ALL "
-            f"SELECT * FROM ({retaken}) AS expired) AS candidates {order}, retaken LIMIT {{}}) "
-            "RETURNING id, message, device, transport, attempts"
-        )
-        if credentials and postgres:
-            update = (
-                f"WITH claimed AS ({update}) SELECT c.*, "
-                + ", ".join(f"d.{c}" for c in _CREDENTIALS)
-                + " FROM claimed c LEFT JOIN device d ON d.id = c.device"
-            )
+        sql = _claim_sql(len(names), postgres, credentials)
         size = self.batch_size
         args = (now + self.lease, now, *names, size, now, *names, size, size)
-        async with transaction():
-            if postgres:
+        if postgres:
+            async with transaction():
+                connection = _pg_connection()
                 # Statistics lag behind a fanout (a million sent rows, then 10,000 pending in a
                 # second): the planner then expects a handful of due rows and would rather fetch
                 # and sort them all, on every claim. Keep it on the index order, for this
                 # transaction only; without JIT, which that cost estimate would otherwise start.
-                await Delivery.raw(
+                await connection.execute(
                     "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
                 )
-            rows: list[dict[str, Any]] = await Delivery.raw(update, *args)
-            if credentials and not postgres and rows:
-                # In the claim's transaction: on SQLite a query outside one opens (and closes)
-                # a connection and its thread, a measurable cost per batch.
-                found = await Device.raw(
-                    "SELECT id, " + ", ".join(_CREDENTIALS) + " FROM device "
-                    "WHERE id IN (SELECT value FROM json_each({}))",
-                    json.dumps(sorted({str(r["device"]) for r in rows})),
-                )
-                by_id = {str(d["id"]): {c: d[c] for c in _CREDENTIALS} for d in found}
-                missing = dict.fromkeys(_CREDENTIALS)
-                rows = [{**r, **by_id.get(str(r["device"]), missing)} for r in rows]
-        return rows
+                rows: Sequence[_Row] = await connection.fetch(sql, *args)
+            return rows
+        assert self._sqlite is not None  # (inside _connected())
+        return await self._sqlite.write(
+            functools.partial(_claim_on_sqlite, sql, args, credentials=credentials)
+        )
 
     async def _load_messages(self, ids: set[int]) -> None:
         missing = [i for i in ids if i not in self._messages]
@@ -194,47 +188,45 @@ class DeliveryWorker:
             if len(self._messages) > 10_000:  # a worker runs for weeks: keep the cache small
                 self._messages = {k: self._messages[k] for k in ids if k in self._messages}
 
-    async def _prepare(self, rows: Sequence[dict[str, Any]], now: datetime) -> _Batch:
-        """The pushes of claimed rows, by transport, and the rows settled without pushing."""
+    async def _prepare(self, rows: Sequence[_Row], now: datetime) -> _Batch:
+        """The pushes of claimed rows (with credentials), by transport, and the rows settled
+        without pushing."""
         batch = _Batch(len(rows))
         if not rows:
             return batch
-        await self._load_messages({r["message"] for r in rows})
-        claimed = [_claimed(r) for r in rows]
-        devices: dict[UUID, Mapping[str, Any]]
-        if _CREDENTIALS[0] in rows[0]:  # joined by the claim
-            devices = {c.device: r for c, r in zip(claimed, rows, strict=True) if r["push_kind"]}
-        else:
-            devices = await _credentials({c.device for c in claimed})
-        templates: dict[int, PushMessage] = {}  # one per message: ttl and data computed once
-        for c in claimed:
-            message = self._messages.get(c.message)
-            if message is None:
-                batch.immediate.append((c.id, "failed", "message introuvable"))
+        await self._load_messages({r[1] for r in rows})
+        # Per message, once: its push (ttl and data computed once), or why rows go unpushed.
+        templates: dict[int, PushMessage | tuple[str, str]] = {}
+        for delivery_id, message_id, device, transport, attempts, kind, token, p256dh, auth in rows:
+            t = templates.get(message_id)
+            if t is None:
+                t = templates[message_id] = self._template(message_id, now)
+            if isinstance(t, tuple):
+                batch.immediate.append((delivery_id, *t))
                 continue
-            device = devices.get(c.device)
-            if message["expires_at"] is not None and message["expires_at"] <= now:
-                batch.immediate.append((c.id, "expired", "message expiré avant l'envoi"))
-                continue
-            if device is None or device["push_kind"] != c.transport or not device["push_token"]:
-                batch.immediate.append((c.id, "inbox", "plus d'identifiant de notification"))
+            if kind != transport or not token:
+                batch.immediate.append((delivery_id, "inbox", "plus d'identifiant de notification"))
                 continue
             target: Target
-            if c.transport == "fcm":
-                target = FcmTarget(device["push_token"])
+            if transport == "fcm":
+                target = FcmTarget(token)
             else:
-                target = WebPushTarget(
-                    device["push_token"], device["push_p256dh"] or "", device["push_auth"] or ""
-                )
-            t = templates.get(c.message)
-            if t is None:
-                t = templates[c.message] = _push(0, message, now)
+                target = WebPushTarget(token, p256dh or "", auth or "")
             push = PushMessage(
-                c.id, t.title, t.body, t.data, t.collapse_key, t.urgency, t.ttl_seconds
+                delivery_id, t.title, t.body, t.data, t.collapse_key, t.urgency, t.ttl_seconds
             )
-            job = _Job(c, push, target, device["push_token"])
-            batch.jobs.setdefault(c.transport, []).append(job)
+            job = _Job(delivery_id, device, attempts, push, target, token)
+            batch.jobs.setdefault(transport, []).append(job)
         return batch
+
+    def _template(self, message_id: int, now: datetime) -> PushMessage | tuple[str, str]:
+        """A message's push, or the (status, reason) of its rows when it cannot go out."""
+        message = self._messages.get(message_id)
+        if message is None:
+            return ("failed", "message introuvable")
+        if message["expires_at"] is not None and message["expires_at"] <= now:
+            return ("expired", "message expiré avant l'envoi")
+        return _push(0, message, now)
 
     async def _claim_batch(self) -> _Batch:
         now = datetime.now(UTC)
@@ -250,9 +242,9 @@ class DeliveryWorker:
         for name, results in zip(names, groups, strict=True):
             by_id = {r.delivery_id: r for r in results}
             for job in batch.jobs[name]:
-                result = by_id.get(job.claimed.id)
+                result = by_id.get(job.id)
                 if result is None:  # a transport answers for every pair; retry if it did not
-                    result = SendResult(job.claimed.id, Outcome.RETRY, "pas de résultat")
+                    result = SendResult(job.id, Outcome.RETRY, "pas de résultat")
                 elif result.outcome is Outcome.THROTTLED:
                     until = time.monotonic() + (result.retry_after or 60.0)
                     self.paused_until[name] = max(self.paused_until.get(name, 0.0), until)
@@ -261,9 +253,10 @@ class DeliveryWorker:
 
     async def tick(self) -> int:
         """Claim one batch, send it, record the outcomes; returns how many rows were handled."""
-        batch = await self._claim_batch()
-        if batch.size:
-            await self._record(await self._send(batch), batch.immediate)
+        async with self._connected():
+            batch = await self._claim_batch()
+            if batch.size:
+                await self._record(await self._send(batch), batch.immediate)
         return batch.size
 
     async def _pump(self, max_ticks: int, stop: asyncio.Event | None = None) -> int:
@@ -275,32 +268,33 @@ class DeliveryWorker:
         back empty, after `max_ticks` batches, or once `stop` is set.
         """
         total = 0
-        batch = await self._claim_batch()
-        for tick in range(max_ticks):
-            if not batch.size:
-                break
-            last = tick + 1 >= max_ticks or (stop is not None and stop.is_set())
-            claiming = None if last else asyncio.ensure_future(self._claim_batch())
-            try:
-                done = await self._send(batch)
-            except BaseException:
-                if claiming is not None:
-                    claiming.cancel()
-                raise
-            failed: BaseException | None = None
-            if claiming is not None and self.paused_until:
-                # A 429 met meanwhile: what was claimed for that transport waits too.
+        async with self._connected():
+            batch = await self._claim_batch()
+            for tick in range(max_ticks):
+                if not batch.size:
+                    break
+                last = tick + 1 >= max_ticks or (stop is not None and stop.is_set())
+                claiming = None if last else asyncio.ensure_future(self._claim_batch())
                 try:
-                    done += self._hold_paused(await claiming)
-                except Exception as exc:  # record what was pushed first, then report
-                    failed = exc
-            await self._record(done, batch.immediate)
-            total += batch.size
-            if failed is not None:
-                raise failed
-            if claiming is None:
-                break
-            batch = await claiming
+                    done = await self._send(batch)
+                except BaseException:
+                    if claiming is not None:
+                        claiming.cancel()
+                    raise
+                failed: BaseException | None = None
+                if claiming is not None and self.paused_until:
+                    # A 429 met meanwhile: what was claimed for that transport waits too.
+                    try:
+                        done += self._hold_paused(await claiming)
+                    except Exception as exc:  # record what was pushed first, then report
+                        failed = exc
+                await self._record(done, batch.immediate)
+                total += batch.size
+                if failed is not None:
+                    raise failed
+                if claiming is None:
+                    break
+                batch = await claiming
         return total
 
     def _hold_paused(self, batch: _Batch) -> list[_Done]:
@@ -313,7 +307,7 @@ class DeliveryWorker:
             if until > now:
                 for job in batch.jobs.pop(name):
                     result = SendResult(
-                        job.claimed.id, Outcome.THROTTLED, "transport en pause (429)", until - now
+                        job.id, Outcome.THROTTLED, "transport en pause (429)", until - now
                     )
                     held.append((job, result))
         return held
@@ -324,78 +318,84 @@ class DeliveryWorker:
         sent: list[int] = []
         final: dict[tuple[str, str], list[int]] = {}  # (status, reason) -> ids
         retry: dict[tuple[str, bool], list[tuple[int, datetime]]] = {}  # (reason, throttled)
-        dead_tokens: list[tuple[UUID, str]] = []
+        dead_tokens: list[tuple[Any, str]] = []
         for job, result in done:
-            c = job.claimed
             outcome = result.outcome
             if outcome is Outcome.SENT:
-                sent.append(c.id)
+                sent.append(job.id)
             elif outcome is Outcome.DEAD:
-                final.setdefault(("dead", result.reason[:200]), []).append(c.id)
-                dead_tokens.append((c.device, job.credential))
+                final.setdefault(("dead", result.reason[:200]), []).append(job.id)
+                dead_tokens.append((job.device, job.credential))
             elif outcome is Outcome.FAILED:
-                final.setdefault(("failed", result.reason[:200]), []).append(c.id)
+                final.setdefault(("failed", result.reason[:200]), []).append(job.id)
             elif outcome is Outcome.THROTTLED:
                 # A throttled attempt is the service's doing, not the message's: not counted.
                 when = now + timedelta(seconds=result.retry_after or 60.0)
-                retry.setdefault((result.reason[:200], True), []).append((c.id, when))
-            elif c.attempts >= self.max_attempts:
-                final.setdefault(("failed", f"abandon : {result.reason}"[:200]), []).append(c.id)
+                retry.setdefault((result.reason[:200], True), []).append((job.id, when))
+            elif job.attempts >= self.max_attempts:
+                final.setdefault(("failed", f"abandon : {result.reason}"[:200]), []).append(job.id)
             else:
-                when = now + timedelta(seconds=backoff_seconds(c.attempts, self.backoff_base))
-                retry.setdefault((result.reason[:200], False), []).append((c.id, when))
+                when = now + timedelta(seconds=backoff_seconds(job.attempts, self.backoff_base))
+                retry.setdefault((result.reason[:200], False), []).append((job.id, when))
         for delivery_id, status, reason in immediate:
             final.setdefault((status, reason[:200]), []).append(delivery_id)
         postgres = is_postgres()
-        async with transaction():
-            if sent and postgres:  # one statement and one prepared plan, whatever the count
-                await Delivery.raw(
+        # Statements with `{}` marks and their arguments; ids go as one array (PostgreSQL) or
+        # one JSON list (SQLite) parameter: one statement and one plan whatever their count.
+        ids_in = "id = ANY({}::bigint[])" if postgres else "id IN (SELECT value FROM json_each({}))"
+        statements: list[tuple[str, Sequence[Any]]] = []
+        if sent:
+            statements.append(
+                (
                     "UPDATE delivery SET status = 'sent', sent_at = {}, lease_until = NULL "
-                    "WHERE id = ANY({}::bigint[])",
-                    now,
-                    sent,
+                    f"WHERE {ids_in}",
+                    (now, _id_list(sent, postgres)),
                 )
-            else:
-                for ids in _chunks(sent, _IN_CHUNK):
-                    await Delivery.raw(
-                        "UPDATE delivery SET status = 'sent', sent_at = {}, lease_until = NULL "
-                        f"WHERE id IN ({_marks(ids)})",
-                        now,
-                        *ids,
-                    )
-            for (status, reason), all_ids in final.items():
-                for ids in _chunks(all_ids, _IN_CHUNK):
-                    await Delivery.raw(
-                        "UPDATE delivery SET status = {}, last_error = {}, lease_until = NULL "
-                        f"WHERE id IN ({_marks(ids)})",
-                        status,
-                        reason,
-                        *ids,
-                    )
-            cast = "::timestamptz" if postgres else ""
-            for (reason, throttled), items in retry.items():
-                uncount = ", attempts = attempts - 1" if throttled else ""
-                for part in _chunks(items, _IN_CHUNK // 2):
-                    # Each row keeps its own jittered time: one CASE rather than one statement.
-                    cases = " ".join(f"WHEN {{}} THEN {{}}{cast}" for _ in part)
-                    whens = [v for item in part for v in item]
-                    ids = [delivery_id for delivery_id, _ in part]
-                    await Delivery.raw(
+            )
+        for (status, reason), ids in final.items():
+            statements.append(
+                (
+                    "UPDATE delivery SET status = {}, last_error = {}, lease_until = NULL "
+                    f"WHERE {ids_in}",
+                    (status, reason, _id_list(ids, postgres)),
+                )
+            )
+        cast = "::timestamptz" if postgres else ""
+        for (reason, throttled), items in retry.items():
+            uncount = ", attempts = attempts - 1" if throttled else ""
+            for part in _chunks(items, _IN_CHUNK):
+                # Each row keeps its own jittered time: one CASE rather than one statement.
+                cases = " ".join(f"WHEN {{}} THEN {{}}{cast}" for _ in part)
+                statements.append(
+                    (
                         "UPDATE delivery SET status = 'pending', last_error = {}, "
                         f"lease_until = NULL, next_attempt_at = CASE id {cases} END{uncount} "
-                        f"WHERE id IN ({_marks(ids)})",
-                        reason,
-                        *whens,
-                        *ids,
+                        f"WHERE {ids_in}",
+                        (
+                            reason,
+                            *[v for item in part for v in item],
+                            _id_list([delivery_id for delivery_id, _ in part], postgres),
+                        ),
                     )
-            for pairs in _chunks(dead_tokens, _IN_CHUNK // 2):
-                # Only the credential that failed: the app may have registered a new one since.
-                which = " OR ".join("(id = {} AND push_token = {})" for _ in pairs)
-                await Device.raw(
+                )
+        for pairs in _chunks(dead_tokens, _IN_CHUNK):
+            # Only the credential that failed: the app may have registered a new one since.
+            which = " OR ".join("(id = {} AND push_token = {})" for _ in pairs)
+            statements.append(
+                (
                     "UPDATE device SET push_kind = NULL, push_token = NULL, push_p256dh = NULL, "
                     f"push_auth = NULL WHERE {which}",
-                    *[v for pair in pairs for v in pair],
+                    [v for pair in pairs for v in pair],
                 )
+            )
+        if postgres:
+            async with transaction():
+                connection = _pg_connection()
+                for sql, args in statements:
+                    await connection.execute(_dialect(sql, True), *args)
+        elif statements:
+            assert self._sqlite is not None  # (inside _connected())
+            await self._sqlite.write(functools.partial(_execute_on_sqlite, statements))
         if dead_tokens:
             log.info("pruned %d dead push credential(s)", len(dead_tokens))
 
@@ -405,44 +405,111 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.25) -> None:
         """Deliver until `stop` is set; sleeps `poll_seconds` when the outbox is empty."""
-        while not stop.is_set():
-            try:
-                handled = await self._pump(10**9, stop)
-            except Exception:
-                log.exception("delivery tick failed; retrying shortly")
-                handled = 0
-            if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+        async with self._connected():  # one SQLite connection for every poll
+            while not stop.is_set():
+                try:
+                    handled = await self._pump(10**9, stop)
+                except Exception:
+                    log.exception("delivery tick failed; retrying shortly")
+                    handled = 0
+                if handled == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
 
 
 def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
-def _claimed(row: Mapping[str, Any]) -> Claimed:
-    return Claimed(
-        row["id"], row["message"], _uuid(row["device"]), row["transport"], row["attempts"]
+def _pg_connection() -> Any:
+    """The asyncpg connection of the current transaction."""
+    tx = current_engine().current_transaction.get()
+    assert tx is not None  # (inside transaction())
+    return tx.connection
+
+
+@functools.cache
+def _claim_sql(transports: int, postgres: bool, credentials: bool) -> str:
+    """The claim for `transports` transport names; arguments: lease end, now, the names, the
+    batch size, now, the names, the batch size twice. With `credentials` on PostgreSQL the rows
+    also carry the device's push credential (on SQLite `_claim_on_sqlite` reads them)."""
+    marks = ", ".join("{}" for _ in range(transports))
+    lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
+    # Two index-ordered scans that stop after batch_size rows each, rather than one OR that
+    # the database must collect and sort in full: a claim costs the same whether 1,000 or
+    # 100,000 rows wait. Among rows equally urgent and due, those never tried go before
+    # those taken over from a dead worker's lease (which it has most likely pushed).
+    order = "ORDER BY priority, next_attempt_at"
+    fresh = (  # never tried, or retried: due now
+        "SELECT id, priority, next_attempt_at, 0 AS retaken FROM delivery "
+        f"WHERE status = 'pending' AND next_attempt_at <= {{}} AND transport IN ({marks}) "
+        f"{order} LIMIT {{}}{lock}"
     )
+    retaken = (  # claimed by a worker whose lease ran out
+        "SELECT id, priority, next_attempt_at, 1 AS retaken FROM delivery "
+        f"WHERE status = 'sending' AND lease_until < {{}} AND transport IN ({marks}) "
+        f"{order} LIMIT {{}}{lock}"
+    )
+    sql = (
+        "UPDATE delivery SET status = 'sending', lease_until = {}, attempts = attempts + 1 "
+        f"WHERE id IN (SELECT id FROM (SELECT * FROM ({fresh}) AS fresh UNION ALL "
+        f"SELECT * FROM ({retaken}) AS expired) AS candidates {order}, retaken LIMIT {{}}) "
+        f"RETURNING {_CLAIMED}"
+    )
+    if credentials and postgres:
+        sql = (
+            f"WITH claimed AS ({sql}) SELECT c.*, d.push_kind, d.push_token, d.push_p256dh, "
+            "d.push_auth FROM claimed c LEFT JOIN device d ON d.id = c.device"
+        )
+    return _dialect(sql, postgres)
 
 
-async def _credentials(device_ids: set[UUID]) -> dict[UUID, Mapping[str, Any]]:
-    ids = list(device_ids)
-    found: dict[UUID, Mapping[str, Any]] = {}
-    for part in _chunks(ids, _IN_CHUNK):
-        rows = await Device.select(
-            Device.id, Device.push_kind, Device.push_token, Device.push_p256dh, Device.push_auth
-        ).where(Device.id.is_in(list(part)))
-        found.update((_uuid(r["id"]), r) for r in rows)
-    return found
+_NO_CREDENTIAL = (None, None, None, None)
+
+
+def _claim_on_sqlite(
+    sql: str, args: Sequence[Any], connection: sqlite3.Connection, *, credentials: bool
+) -> list[_Row]:
+    """The claim on SQLite, in the caller's transaction; with `credentials`, each row carries
+    its device's push credential too."""
+    rows: list[_Row] = connection.execute(sql, args).fetchall()
+    if not credentials or not rows:
+        return rows
+    devices = json.dumps(list({r[2] for r in rows}))
+    found = {
+        d[0]: d[1:]
+        for d in connection.execute(
+            "SELECT id, push_kind, push_token, push_p256dh, push_auth FROM device "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (devices,),
+        )
+    }
+    return [(*r, *found.get(r[2], _NO_CREDENTIAL)) for r in rows]
+
+
+def _execute_on_sqlite(
+    statements: Sequence[tuple[str, Sequence[Any]]], connection: sqlite3.Connection
+) -> None:
+    for sql, args in statements:
+        connection.execute(_dialect(sql, False), args)
+
+
+@functools.lru_cache(maxsize=256)
+def _dialect(sql: str, postgres: bool) -> str:
+    """`sql` with its `{}` marks as the driver's placeholders ($1, $2… or ?)."""
+    if not postgres:
+        return sql.replace("{}", "?")
+    parts = sql.split("{}")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+def _id_list(ids: Sequence[int], postgres: bool) -> Any:
+    """Delivery ids as one parameter: an array (PostgreSQL) or a JSON list (SQLite)."""
+    return list(ids) if postgres else json.dumps(ids)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
-
-
-def _marks(items: Sequence[Any]) -> str:
-    return ", ".join("{}" for _ in items)
 
 
 def _push(delivery_id: int, message: dict[str, Any], now: datetime) -> PushMessage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
@@ -116,6 +116,12 @@ async def _sqlite_writer() -> AsyncIterator[None]:
         lock = _WRITE_LOCKS[loop] = asyncio.Lock()
     async with lock:
         yield
+
+
+def sqlite_write_turn() -> AbstractAsyncContextManager[None]:
+    """This process's turn to write to SQLite, queued with every `transaction()`: for code that
+    writes on a connection of its own (the delivery worker, `alerts._delivery_sqlite`)."""
+    return _sqlite_writer()
 
 
 #: How much of the SQLite file a connection may read through mmap instead of read() calls.
