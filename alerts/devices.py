@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from alerts.tables import Device, TopicFollow
+from alerts.tables import Delivery, Device, TopicFollow
 from backend.accounts.tokens import digest, new_secret
-from backend.database import transaction
+from backend.database import is_unique_violation, transaction
 from backend.exceptions import InvalidToken, NotFound
 
 PLATFORMS = ("android", "ios", "web")
@@ -29,15 +29,23 @@ async def register_device(
     platform: str, locale: str, app_version: str, account_id: UUID | None
 ) -> RegisteredDevice:
     """Create a device; its token is returned once and only its hash is kept."""
-    token = new_secret("dev")
-    device = Device(
-        token_hash=digest(token),
-        platform=platform,
-        locale=locale,
-        app_version=app_version,
-        account=account_id,
-    )
-    await device.save()
+    for attempt in range(3):
+        token = new_secret("dev")
+        device = Device(
+            token_hash=digest(token),
+            platform=platform,
+            locale=locale,
+            app_version=app_version,
+            account=account_id,
+        )
+        try:
+            await device.save()
+            break
+        except Exception as exc:
+            # A new random id whose first 63 bits (`int_id`) another device already has: once
+            # in billions of registrations. Draw another.
+            if attempt == 2 or not is_unique_violation(exc):
+                raise
     return RegisteredDevice(await get_device(device.id), token)
 
 
@@ -47,6 +55,18 @@ async def get_device(device_id: UUID) -> dict[str, Any]:
     if row is None:
         raise NotFound("Cet appareil n'est pas enregistré.")
     return row
+
+
+async def forget_device(device_id: UUID) -> None:
+    """Delete the device and everything it received or follows, in one transaction.
+
+    Places and follows go with it by foreign key; its deliveries (outbox rows and inbox) have
+    none, so that writing an alert's outbox does not lock every targeted device row, and are
+    deleted here.
+    """
+    async with transaction():
+        await Delivery.delete().where(Delivery.device == device_id)
+        await Device.delete().where(Device.id == device_id)
 
 
 async def authenticate_device(token: str) -> dict[str, Any]:

@@ -5,6 +5,9 @@ Links to the accounts and organisation domains are lazy references, so that `ale
 import them.
 """
 
+import uuid
+from typing import Any
+
 from piccolo.columns import (
     JSON,
     UUID,
@@ -23,6 +26,20 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
+
+
+def int_id_of(device_id: object) -> int:
+    """A device's id as an integer: its first 63 bits (`device.int_id`, unique)."""
+    value = device_id if isinstance(device_id, uuid.UUID) else uuid.UUID(str(device_id))
+    return value.int >> 65
+
+
+def _given(name: str, data: dict[Any, Any] | None, kwargs: dict[str, Any]) -> Any:
+    """The value a row's constructor got for column `name`, or `...`."""
+    for column, value in (data or {}).items():
+        if column._meta.name == name:
+            return value
+    return kwargs.get(name, ...)
 
 
 class Device(Table):
@@ -53,6 +70,23 @@ class Device(Table):
     # Quiet hours in Europe/Paris wall-clock time ("22:00" to "07:00"); urgent alerts ignore them.
     quiet_start = Varchar(length=5, null=True, default=None)
     quiet_end = Varchar(length=5, null=True, default=None)
+    # `int_id_of(id)`, copied onto the device's places: a preview counts tens of thousands of
+    # devices by these integers, several times faster than by UUIDs. Unique, so that the count
+    # stays exact (a new device whose first 63 bits are taken gets another id).
+    int_id = BigInt(default=None, unique=True)
+
+    def __init__(
+        self,
+        _data: dict[Any, Any] | None = None,
+        _ignore_missing: bool = False,
+        _exists_in_db: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if _given("int_id", _data, kwargs) is ...:
+            if (device_id := _given("id", _data, kwargs)) is ...:
+                device_id = kwargs["id"] = uuid.uuid4()
+            kwargs["int_id"] = int_id_of(device_id)
+        super().__init__(_data, _ignore_missing, _exists_in_db, **kwargs)
 
 
 class Place(Table):
@@ -71,6 +105,20 @@ class Place(Table):
     address = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    # The device's `int_id` (set from `device`): counting devices needs no lookup.
+    device_int_id = BigInt(default=None)
+
+    def __init__(
+        self,
+        _data: dict[Any, Any] | None = None,
+        _ignore_missing: bool = False,
+        _exists_in_db: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        device = _given("device", _data, kwargs)
+        if _given("device_int_id", _data, kwargs) is ... and device not in (..., None):
+            kwargs["device_int_id"] = int_id_of(getattr(device, "id", device))
+        super().__init__(_data, _ignore_missing, _exists_in_db, **kwargs)
 
 
 class Zone(Table):
@@ -173,8 +221,12 @@ class Delivery(Table):
     """
 
     id = BigSerial(primary_key=True)
-    message = BigInt(index=True)
-    device = ForeignKey(Device, null=False, on_delete=OnDelete.cascade, index=True)
+    # Indexed by delivery_message_status and delivery_inbox below (their first column).
+    message = BigInt()
+    # The device's id, without a foreign key: on PostgreSQL each row's key check locks its
+    # device row (half the time of a 100,000-device send). `devices.forget_device` deletes a
+    # device's deliveries with it.
+    device = UUID(default=None)
     transport = Varchar(length=10)
     status = Varchar(length=10, default="pending")
     priority = SmallInt(default=5)
@@ -194,6 +246,10 @@ EXTRA_INDEXES = [
     "CREATE INDEX IF NOT EXISTS delivery_claim ON delivery (status, priority, next_attempt_at)",
     "CREATE INDEX IF NOT EXISTS delivery_inbox ON delivery (device, id)",
     "CREATE INDEX IF NOT EXISTS delivery_message_status ON delivery (message, status)",
-    # Covering index: targeting reads (device, lat, lon) of cell ranges without the table.
-    "CREATE INDEX IF NOT EXISTS place_cell_device ON place (cell, device, lat, lon)",
+    # Covering index: sending an alert reads what each targeted device needs without the table.
+    "CREATE INDEX IF NOT EXISTS device_recipient "
+    "ON device (id, push_kind, locale, quiet_start, quiet_end)",
+    # Covering index: targeting reads (device, lat, lon, device_int_id) of cell ranges without
+    # the table.
+    "CREATE INDEX IF NOT EXISTS place_targeting ON place (cell, device, lat, lon, device_int_id)",
 ]

@@ -206,3 +206,31 @@ async def test_the_inbox_pages_and_marks_read(client: Client) -> None:
     assert foreign.status_code == 404
     too_many = await client.get("/api/v1/inbox?limit=500", headers=headers)
     assert too_many.status_code == 400 or too_many.status_code == 422
+
+
+async def test_a_forgotten_device_leaves_no_deliveries_places_or_follows(db: str) -> None:
+    from alerts.devices import forget_device, register_device, set_topics
+    from alerts.outbox import Notification, notify
+    from alerts.tables import Delivery, TopicFollow
+    from alerts.targeting import Recipient
+    from backend.database import transaction
+
+    gone = (await register_device("android", "fr", "1.0", None)).device["id"]
+    kept = (await register_device("web", "fr", "1.0", None)).device["id"]
+    for device_id in (gone, kept):
+        await Place.insert(Place(device=device_id, label="Maison", lat=47.85, lon=2.06, cell=1))
+        await set_topics(device_id, ["travaux"])
+    async with transaction():
+        await notify(
+            Notification(kind="news", subject="news:1", title="Travaux", body="Rue barrée."),
+            [Recipient(gone, None), Recipient(kept, "fcm")],
+        )
+
+    await forget_device(gone)
+
+    assert await Device.count().where(Device.id == gone) == 0
+    assert await Delivery.count().where(Delivery.device == gone) == 0
+    assert await Place.count().where(Place.device == gone) == 0
+    assert await TopicFollow.count().where(TopicFollow.device == gone) == 0
+    assert [r["device"] for r in await Delivery.select(Delivery.device)] == [kept]
+    assert await Place.count().where(Place.device == kept) == 1

@@ -67,6 +67,7 @@ from piccolo.table import create_db_tables
 from shapely.geometry import Polygon
 
 from alerts.outbox import Notification, notify_selection
+from alerts.tables import int_id_of
 from alerts.targeting import TargetArea, reach_of, select_in
 from backend import database
 from geo import Area, CircleArea, PolygonArea, cell_of_lat_lon, circle
@@ -255,8 +256,9 @@ DEVICE_COLUMNS = [
     "push_auth",
     "quiet_start",
     "quiet_end",
+    "int_id",
 ]
-PLACE_COLUMNS = ["id", "device", "kind", "label", "lat", "lon", "cell"]
+PLACE_COLUMNS = ["id", "device", "kind", "label", "lat", "lon", "cell", "device_int_id"]
 
 
 def device_rows(pop: Population, seed: int) -> list[tuple[Any, ...]]:
@@ -287,12 +289,23 @@ def device_rows(pop: Population, seed: int) -> list[tuple[Any, ...]]:
             push = (None, None, None, None)
             platform = "android"
         q = ("22:00", "07:00") if quiet[i] else (None, None)
-        rows.append((device_id, hashes[i * 64 : i * 64 + 64], platform, str(locales[i]), *push, *q))
+        rows.append(
+            (
+                device_id,
+                hashes[i * 64 : i * 64 + 64],
+                platform,
+                str(locales[i]),
+                *push,
+                *q,
+                int_id_of(device_id),
+            )
+        )
     return rows
 
 
 def place_rows(pop: Population) -> list[tuple[Any, ...]]:
     ids = pop.device_ids
+    int_ids = [int_id_of(i) for i in ids]
     first = np.zeros(pop.devices, dtype=bool)
     rows: list[tuple[Any, ...]] = []
     for owner, lat, lon, cell in zip(
@@ -304,7 +317,7 @@ def place_rows(pop: Population) -> list[tuple[Any, ...]]:
     ):
         label = "Travail" if first[owner] else "Maison"
         first[owner] = True
-        rows.append((str(uuid.uuid4()), ids[owner], "place", label, lat, lon, cell))
+        rows.append((str(uuid.uuid4()), ids[owner], "place", label, lat, lon, cell, int_ids[owner]))
     return rows
 
 
