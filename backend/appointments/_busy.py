@@ -4,6 +4,8 @@ hold a seat, in whole seconds since the epoch (private to ``schedule``)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import accumulate, compress, islice
+from operator import gt, le
 from typing import Any, Final
 from uuid import UUID
 
@@ -62,13 +64,15 @@ async def _busy_seconds(
     if database.is_postgres():
         # date_part (double precision) rather than extract (numeric since PostgreSQL 14):
         # a third of the query's time. A double holds epoch microseconds exactly enough for
-        # floor and ceil. By site: the planner reads the site index (a counter subquery made
-        # it scan the whole table).
+        # floor and ceil. The counters as an array (an init plan): the planner then reads
+        # the index by counter and time (by site, or with a counter subquery, it read more).
         rows = await Booking.raw(
             "SELECT counter AS c, "
             "array_agg(floor(date_part('epoch', starts_at))::bigint) AS s, "
             "array_agg(ceil(date_part('epoch', ends_at))::bigint) AS e "
-            f'FROM "{table}" WHERE site IN ({marks}) AND {when} GROUP BY counter',
+            f'FROM "{table}" WHERE counter = ANY(ARRAY('
+            f'SELECT id FROM "{Counter._meta.tablename}" WHERE site IN ({marks}))) '
+            f"AND {when} GROUP BY counter",
             *site_ids,
             *args,
         )
@@ -99,16 +103,24 @@ async def _busy_seconds(
 
 def merge(starts: list[int], ends: list[int]) -> Merged:
     """Intervals in seconds, sorted and merged (touching ones too): (starts, ends), both
-    increasing, as ``slots.free_slots`` merges them."""
-    merged_starts: list[int] = []
-    merged_ends: list[int] = []
-    for begin, end in sorted(zip(starts, ends, strict=True)):
-        if end <= begin:
-            raise ValueError(f"empty busy interval {begin} – {end}")
-        if merged_ends and begin <= merged_ends[-1]:
-            if end > merged_ends[-1]:
-                merged_ends[-1] = end
-        else:
-            merged_starts.append(begin)
-            merged_ends.append(end)
-    return merged_starts, merged_ends
+    increasing, as ``slots.free_slots`` merges them.
+
+    In C loops rather than one Python step per booking (a fully booked site's half year is
+    ~6,000 bookings): sorted by start (as the index hands them over, else sorted here), an
+    interval opens a new merged one exactly when it starts after every earlier one ended.
+    """
+    if len(starts) != len(ends):
+        raise ValueError("as many busy starts as ends are needed")
+    if any(map(le, ends, starts)):
+        raise ValueError("empty busy interval")
+    if not starts:
+        return [], []
+    if not all(map(le, starts, islice(starts, 1, None))):
+        pairs = sorted(zip(starts, ends, strict=True))
+        starts, ends = [begin for begin, _ in pairs], [end for _, end in pairs]
+    reach = list(accumulate(ends, max))  # reach[k]: the latest end among intervals 0..k
+    opening = list(compress(range(1, len(starts)), map(gt, islice(starts, 1, None), reach)))
+    return (
+        [starts[0], *(starts[k] for k in opening)],
+        [*(reach[k - 1] for k in opening), reach[-1]],
+    )

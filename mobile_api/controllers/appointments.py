@@ -15,14 +15,8 @@ from backend.appointments import booking
 from backend.appointments.ants import AntsClient
 from backend.appointments.booking import Contact, Identity
 from backend.appointments.calendar import invitation
-from backend.appointments.schedule import (
-    SiteSchedule,
-    free_slots,
-    get_site,
-    load_busy,
-    load_schedules,
-)
-from backend.appointments.slots import Slot
+from backend.appointments.nearest import nearest_free_slots
+from backend.appointments.schedule import free_slots, get_site, load_schedules
 from backend.appointments.tables import Site
 from backend.auth import Principal
 from backend.exceptions import FieldError, InvalidInput, Unauthenticated
@@ -86,51 +80,6 @@ def identity(principal: Principal) -> Identity:
     return Identity(principal.account_id, principal.device_id, staff=principal.is_staff)
 
 
-#: Days searched first for a site's next slots; only the sites with fewer than NEXT_SLOTS free
-#: slots in them are searched over the rest of the horizon.
-FIRST_WINDOW_DAYS = 14
-NEXT_SLOTS = 3
-
-
-async def _next_free(
-    group: list[dict[str, Any]],
-    reason: str,
-    persons: int,
-    first: date,
-    last: date,
-    now: datetime,
-) -> list[tuple[dict[str, Any], list[Slot]]]:
-    """The first NEXT_SLOTS free slots of each site of the group between two days, in order.
-
-    The same as the first slots of ``free_slots`` over the whole range, but a site with free
-    slots in the coming FIRST_WINDOW_DAYS days does not load and compute its whole horizon:
-    only fully booked sites (and nearly) do.
-    """
-    found: dict[Any, list[Slot]] = {site["id"]: [] for site in group}
-    window_first, window_last = first, min(last, first + timedelta(days=FIRST_WINDOW_DAYS - 1))
-    pending = await load_schedules(group, first, last, now, busy_until=window_last)
-    while pending:
-        still: list[SiteSchedule] = []
-        for schedule in pending:
-            mine = found[schedule.site["id"]]
-            mine += free_slots(
-                schedule,
-                reason,
-                persons,
-                window_first,
-                window_last,
-                now,
-                limit=NEXT_SLOTS - len(mine),
-            )
-            if len(mine) < NEXT_SLOTS:
-                still.append(schedule)
-        if not still or window_last >= last:
-            break
-        window_first, window_last = window_last + timedelta(days=1), last
-        pending = await load_busy(still, window_first, window_last, now)
-    return [(site, found[site["id"]]) for site in group]
-
-
 class AppointmentController(Controller):
     """Passport and ID-card appointments."""
 
@@ -187,32 +136,17 @@ class AppointmentController(Controller):
         now = datetime.now(UTC)
         sites = await Site.select().where(Site.active == True)  # noqa: E712
         sites.sort(key=lambda s: haversine_m(lat, lon, s["lat"], s["lon"]))
-        horizon = max((s["horizon_days"] for s in sites), default=60)
-        first, last = now.date(), now.date() + timedelta(days=horizon + 1)
-        found: list[NearestSite] = []
-        # Nearest first, in small groups, until enough sites with free slots are found.
-        for start in range(0, len(sites), 5):
-            group = sites[start : start + 5]
-            for site, free in await _next_free(group, reason, persons, first, last, now):
-                if free:
-                    found.append(
-                        NearestSite(
-                            site=site_out(site),
-                            distance_m=round(haversine_m(lat, lon, site["lat"], site["lon"])),
-                            next_slots=[
-                                SlotOut(
-                                    site_id=site["id"],
-                                    counter_id=s.counter_id,
-                                    start=s.start,
-                                    end=s.end,
-                                )
-                                for s in free
-                            ],
-                        )
-                    )
-            if len(found) >= limit:
-                break
-        return found[:limit]
+        return [
+            NearestSite(
+                site=site_out(site),
+                distance_m=round(haversine_m(lat, lon, site["lat"], site["lon"])),
+                next_slots=[
+                    SlotOut(site_id=site["id"], counter_id=s.counter_id, start=s.start, end=s.end)
+                    for s in free
+                ],
+            )
+            for site, free in await nearest_free_slots(sites, reason, persons, limit, now)
+        ]
 
     @post("/holds", operation_id="holdSlot", status_code=HTTP_201_CREATED)
     async def hold(

@@ -97,3 +97,17 @@ def test_free_slots_of_a_site_are_the_candidates_clear_of_busy_times(
     )
     times = schedule.free_times(site, reason, persons, first_day, last_day, now)
     assert times == [(int(s.start.timestamp()), int(s.end.timestamp()), s.counter_id) for s in got]
+
+
+@PROPERTY_SETTINGS
+@given(st.lists(st.tuples(st.integers(-50, 50), st.integers(1, 30)), max_size=40))
+def test_busy_times_merge_into_sorted_disjoint_intervals(spans: list[tuple[int, int]]) -> None:
+    starts, ends = [at for at, _ in spans], [at + length for at, length in spans]
+    merged_starts, merged_ends = _busy.merge(starts, ends)
+    expected: list[list[int]] = []
+    for begin, end in sorted(zip(starts, ends, strict=True)):
+        if expected and begin <= expected[-1][1]:
+            expected[-1][1] = max(expected[-1][1], end)
+        else:
+            expected.append([begin, end])
+    assert [list(pair) for pair in zip(merged_starts, merged_ends, strict=True)] == expected
