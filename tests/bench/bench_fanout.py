@@ -212,7 +212,7 @@ class Fleet:
 
 async def seed(messages: int, latency_devices: int, subscriptions: list[dict[str, str]]) -> Fleet:
     """Devices with credentials (bulk, no Piccolo objects), and places for the latency set."""
-    from alerts.tables import Device, Place
+    from alerts.tables import Device, Place, int_id_of
     from backend.database import bulk_insert, transaction
     from backend.organisation.tables import Commune
     from geo import cell_of_lat_lon
@@ -233,12 +233,13 @@ async def seed(messages: int, latency_devices: int, subscriptions: list[dict[str
         platform = "android" if kind == "fcm" else "web"
         token_hash = uuid.uuid4().hex + uuid.uuid4().hex
         credential = (kind, token, p256dh or None, auth or None, now)
-        rows.append((device_id, token_hash, platform, "fr", "bench", now, now, *credential))
+        int_id = int_id_of(device_id)
+        rows.append((device_id, token_hash, platform, "fr", "bench", now, now, *credential, int_id))
         if with_place:
             lat, lon = rng.uniform(48.1005, 48.1195), rng.uniform(-1.6995, -1.6705)
             cell = cell_of_lat_lon(lat, lon)
             places.append(
-                (uuid.uuid4(), device_id, "place", "Maison", lat, lon, cell, "", now, now)
+                (uuid.uuid4(), device_id, "place", "Maison", lat, lon, cell, "", now, now, int_id)
             )
         return device_id, token, p256dh, auth
 
@@ -249,9 +250,9 @@ async def seed(messages: int, latency_devices: int, subscriptions: list[dict[str
         fleet.latency.append((add(kind, i, True)[0], kind))
     device_columns = ["id", "token_hash", "platform", "locale", "app_version", "created_at"]
     device_columns += ["last_seen_at", "push_kind", "push_token", "push_p256dh", "push_auth"]
-    device_columns += ["push_updated_at"]
+    device_columns += ["push_updated_at", "int_id"]
     place_columns = ["id", "device", "kind", "label", "lat", "lon", "cell", "address"]
-    place_columns += ["created_at", "updated_at"]
+    place_columns += ["created_at", "updated_at", "device_int_id"]
     fleet.commune_id = uuid.uuid4()
     async with transaction():
         await Commune.insert(
