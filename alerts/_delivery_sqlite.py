@@ -6,10 +6,8 @@ its first statement and takes a thread round trip per statement (plus a PRAGMA e
 3 ms of CPU, twice per batch, which the pushes of the same process then lack. Here the
 connection lives as long as the worker's loop and keeps its prepared statements.
 
-Writes still queue with the process's other SQLite writers (`sqlite_write_turn`). The
-connection commits with `synchronous = NORMAL` under WAL: a commit survives the process dying
-(the outbox's crash guarantee); only a power cut can undo the last claims or outcomes, and then
-the rows are claimed and pushed again, as after a lease runs out (delivery is at least once).
+Writes still queue with the process's other SQLite writers (`sqlite_write_turn`), and commit
+as durably as theirs (`synchronous = NORMAL` measured no faster here: the commits are few).
 """
 
 from __future__ import annotations
@@ -44,8 +42,6 @@ class SqliteSession:
             isolation_level=None,
             factory=options.get("factory", sqlite3.Connection),
         )
-        if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-            connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = 1")
         return connection
 
