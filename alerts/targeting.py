@@ -431,27 +431,44 @@ async def reach_of(target: TargetArea) -> Reach:
     The devices of the places inside (and of zone followers) are counted once each, by their
     `int_id` (unique, and on every place): the inner cells' come back as one value (bytes on
     PostgreSQL, a string on SQLite) that numpy reads into an array, sorted to count each id once
-    (cheaper than COUNT(DISTINCT) on either engine, and than a Python set) while the exact test
-    of the edge candidates runs in a worker thread. (Counting the inner cells on a second
-    connection meanwhile was measured slower on both engines with two cores:
-    tests/bench/bench_targeting.py.)
+    (cheaper than COUNT(DISTINCT) on either engine, and than a Python set). Outside a caller's
+    transaction that read runs on a connection of its own, while the edge candidates are read
+    and tested exactly (in a worker thread): 6 to 12 ms less on SQLite, where both connections
+    work in threads of their own (tests/bench/bench_targeting.py). The two reads are then two
+    snapshots a few milliseconds apart, which a preview can afford (sending reads one).
     """
     coverage = target.area.cover()
-    async with _reading() as reader:
-        candidates = await reader.candidates(coverage.edge, int_ids=True)
-        exact = _exact_test(target.area, candidates)
-        try:
-            inner_places, inner = await reader.int_ids_in(coverage.inner)
-            followers = await _covered_zone_followers(reader, target)
-            inside = await exact
-        finally:
-            exact.cancel()
+    inner_read = None
+    if current_engine().current_transaction.get() is None:
+        inner_read = asyncio.ensure_future(_inner_int_ids(coverage.inner))
+    try:
+        async with _reading() as reader:
+            candidates = await reader.candidates(coverage.edge, int_ids=True)
+            exact = _exact_test(target.area, candidates)
+            try:
+                if inner_read is None:
+                    inner_places, inner = await reader.int_ids_in(coverage.inner)
+                followers = await _covered_zone_followers(reader, target)
+                inside = await exact
+            finally:
+                exact.cancel()
+        if inner_read is not None:
+            inner_places, inner = await inner_read
+    finally:
+        if inner_read is not None:
+            inner_read.cancel()  # (a no-op once done)
     edge = [row[0] for row, ok in zip(candidates, inside, strict=True) if ok]
     edge += [int_id_of(row["device"]) for row in followers]
     return Reach(
         devices=_distinct(np.concatenate([inner, np.array(edge, dtype=np.int64)])),
         places=inner_places + sum(inside),
     )
+
+
+async def _inner_int_ids(ranges: Sequence[CellRange]) -> tuple[int, IntIds]:
+    """`int_ids_in` on a read transaction of its own."""
+    async with _reading() as reader:
+        return await reader.int_ids_in(ranges)
 
 
 def _distinct(ids: IntIds) -> int:
