@@ -176,9 +176,7 @@ class DeliveryWorker:
                 rows: Sequence[_Row] = await connection.fetch(sql, *args)
             return rows
         assert self._sqlite is not None  # (inside _connected())
-        return await self._sqlite.write(
-            functools.partial(_claim_on_sqlite, sql, args, credentials=credentials)
-        )
+        return await self._sqlite.write(functools.partial(_claim_on_sqlite, sql, args))
 
     async def _load_messages(self, ids: set[int]) -> None:
         missing = [i for i in ids if i not in self._messages]
@@ -430,9 +428,36 @@ def _pg_connection() -> Any:
 
 @functools.cache
 def _claim_sql(transports: int, postgres: bool, credentials: bool) -> str:
-    """The claim for `transports` transport names; arguments: lease end, now, the names, the
-    batch size, now, the names, the batch size twice. With `credentials` on PostgreSQL the rows
-    also carry the device's push credential (on SQLite `_claim_on_sqlite` reads them)."""
+    """The claim for `transports` transport names; arguments: lease end, then those of
+    `_due_ids`. With `credentials` the rows also carry the device's push credential.
+
+    On SQLite the claim is `_claim_on_sqlite`'s two statements instead: this one (arguments
+    those of `_due_ids`) reads the rows with their credentials as one JSON value.
+    """
+    due = _due_ids(transports, postgres)
+    if not postgres:
+        return _dialect(
+            "SELECT json_group_array(json_array(d.id, d.message, d.device, d.transport, "
+            "d.attempts + 1, v.push_kind, v.push_token, v.push_p256dh, v.push_auth)) "
+            f"FROM ({due}) AS c JOIN delivery d ON d.id = c.id "
+            "LEFT JOIN device v ON v.id = d.device",
+            postgres,
+        )
+    sql = (
+        "UPDATE delivery SET status = 'sending', lease_until = {}, attempts = attempts + 1 "
+        f"WHERE id IN ({due}) RETURNING {_CLAIMED}"
+    )
+    if credentials:
+        sql = (
+            f"WITH claimed AS ({sql}) SELECT c.*, d.push_kind, d.push_token, d.push_p256dh, "
+            "d.push_auth FROM claimed c LEFT JOIN device d ON d.id = c.device"
+        )
+    return _dialect(sql, postgres)
+
+
+def _due_ids(transports: int, postgres: bool) -> str:
+    """The ids of up to batch-size due rows, with `{}` marks; arguments: now, the names, the
+    batch size, now, the names, the batch size twice."""
     marks = ", ".join("{}" for _ in range(transports))
     lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
     # Two index-ordered scans that stop after batch_size rows each, rather than one OR that
@@ -450,41 +475,31 @@ def _claim_sql(transports: int, postgres: bool, credentials: bool) -> str:
         f"WHERE status = 'sending' AND lease_until < {{}} AND transport IN ({marks}) "
         f"{order} LIMIT {{}}{lock}"
     )
-    sql = (
-        "UPDATE delivery SET status = 'sending', lease_until = {}, attempts = attempts + 1 "
-        f"WHERE id IN (SELECT id FROM (SELECT * FROM ({fresh}) AS fresh UNION ALL "
-        f"SELECT * FROM ({retaken}) AS expired) AS candidates {order}, retaken LIMIT {{}}) "
-        f"RETURNING {_CLAIMED}"
+    return (
+        f"SELECT id FROM (SELECT * FROM ({fresh}) AS fresh UNION ALL "
+        f"SELECT * FROM ({retaken}) AS expired) AS candidates {order}, retaken LIMIT {{}}"
     )
-    if credentials and postgres:
-        sql = (
-            f"WITH claimed AS ({sql}) SELECT c.*, d.push_kind, d.push_token, d.push_p256dh, "
-            "d.push_auth FROM claimed c LEFT JOIN device d ON d.id = c.device"
-        )
-    return _dialect(sql, postgres)
 
 
-_NO_CREDENTIAL = (None, None, None, None)
+def _claim_on_sqlite(sql: str, args: Sequence[Any], connection: sqlite3.Connection) -> list[_Row]:
+    """The claim on SQLite, in the caller's transaction: read the due rows with their
+    credentials (`_claim_sql`), then mark them claimed; `args` as for PostgreSQL.
 
-
-def _claim_on_sqlite(
-    sql: str, args: Sequence[Any], connection: sqlite3.Connection, *, credentials: bool
-) -> list[_Row]:
-    """The claim on SQLite, in the caller's transaction; with `credentials`, each row carries
-    its device's push credential too."""
-    rows: list[_Row] = connection.execute(sql, args).fetchall()
-    if not credentials or not rows:
-        return rows
-    devices = json.dumps(list({r[2] for r in rows}))
-    found = {
-        d[0]: d[1:]
-        for d in connection.execute(
-            "SELECT id, push_kind, push_token, push_p256dh, push_auth FROM device "
+    Each statement hands back one value, not a row per delivery: sqlite3 releases the GIL
+    around every row it steps through, and while the event loop is busy pushing each release
+    means a thread switch (bench_fanout, FCM: 0.53 -> 0.09 switches and 25 -> 17 µs of this
+    thread's CPU per message).
+    """
+    lease_until, *due = args
+    (found,) = connection.execute(sql, due).fetchone()
+    rows: list[_Row] = json.loads(found)
+    if rows:
+        connection.execute(
+            "UPDATE delivery SET status = 'sending', lease_until = ?, attempts = attempts + 1 "
             "WHERE id IN (SELECT value FROM json_each(?))",
-            (devices,),
+            (lease_until, json.dumps([r[0] for r in rows])),
         )
-    }
-    return [(*r, *found.get(r[2], _NO_CREDENTIAL)) for r in rows]
+    return rows
 
 
 def _execute_on_sqlite(
