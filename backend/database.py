@@ -200,8 +200,11 @@ def extra_indexes() -> list[str]:
 
 
 async def create_extra_indexes() -> None:
-    """Create the multi-column indexes (migrations and the test set-up call this)."""
-    for ddl in extra_indexes():
+    """Create the multi-column indexes, and the triggers keeping summary tables exact
+    (migrations and the test set-up call this)."""
+    from backend.appointments.tables import summary_ddl
+
+    for ddl in [*extra_indexes(), *summary_ddl(is_postgres())]:
         await current_engine().run_ddl(ddl)
 
 

@@ -16,6 +16,7 @@ from piccolo.columns import (
     Integer,
     OnDelete,
     SmallInt,
+    Text,
     Timestamptz,
     Varchar,
 )
@@ -163,6 +164,28 @@ class WaitlistEntry(Table):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class BookingDay(Table):
+    """The bookings that hold a seat for good (not holds) of one counter and UTC day, merged
+    into islands (back-to-back bookings are one), as two comma-separated lists of epoch
+    seconds (starts rounded down, ends up).
+
+    Kept exact by database triggers on `booking` (see `summary_ddl`), in the transaction of
+    every insert, update and delete, whoever writes (the app, the staff API, jobs, bulk
+    loads): the busy-times query reads one short row per counter and day instead of every
+    booking (a fully booked half year: 2 numbers a day, not 50). Holds are left out since
+    they expire by themselves: they are read from `booking` (a partial index).
+    """
+
+    counter = UUID()
+    day = Varchar(length=10)  # YYYY-MM-DD, the UTC date of the bookings' starts
+    starts = Text()
+    ends = Text()
+
+
+# Statuses of a booking that holds its seat whatever the time ('held' only until it expires).
+SEATED = ("confirmed", "checked_in", "no_show", "blocked")
+_SEATED_SQL = ", ".join(f"'{status}'" for status in SEATED)
+
 # Indexes Piccolo cannot declare (several columns): created by migrations and by the test
 # set-up alike, through `backend.database.create_extra_indexes`.
 EXTRA_INDEXES = [
@@ -173,4 +196,105 @@ EXTRA_INDEXES = [
     # temporary B-tree to group).
     "CREATE INDEX IF NOT EXISTS booking_counter_time "
     "ON booking (counter, starts_at, ends_at, status, hold_expires_at)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS booking_day_key ON booking_day (counter, day)",
+    # Live holds of a few counters over a range, beside booking_day (a small partial index).
+    "CREATE INDEX IF NOT EXISTS booking_held "
+    "ON booking (counter, starts_at, ends_at, hold_expires_at) WHERE status = 'held'",
 ]
+
+
+def islands(intervals: str, postgres: bool, keys: str = "") -> str:
+    """A SELECT of (``keys``, starts, ends): the (``keys``, s, e) rows of ``intervals`` merged
+    per ``keys`` into islands (touching ones too: one booking right after another is one
+    island), each list comma-separated. Gaps and islands: an interval opens an island unless
+    it starts before an earlier one ended. A fully booked day is two islands per counter
+    (morning, afternoon) instead of ~25 bookings: ten times fewer numbers to read."""
+    join = "string_agg({}::text, ',')" if postgres else "group_concat({})"
+    over = f"PARTITION BY {keys} ORDER BY s, e" if keys else "ORDER BY s, e"
+    lead = f"{keys}, " if keys else ""
+    return (
+        f"SELECT {lead}{join.format('s')} AS starts, {join.format('e')} AS ends FROM ("
+        f"SELECT {lead}min(s) AS s, max(e) AS e FROM ("
+        f"SELECT {lead}s, e, sum(fresh) OVER ({over} ROWS UNBOUNDED PRECEDING) AS island FROM ("
+        f"SELECT {lead}s, e, CASE WHEN s <= max(e) OVER ({over} "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) THEN 0 ELSE 1 END AS fresh "
+        f"FROM ({intervals}) AS booked) AS marked) AS numbered GROUP BY {lead}island) AS merged "
+        + (f"GROUP BY {keys}" if keys else "HAVING count(*) > 0")
+    )
+
+
+def _sqlite_refresh(row: str) -> str:
+    """Statements recomputing booking_day for the counter and day of `row` (NEW or OLD)."""
+    day = f"substr({row}.starts_at, 1, 10)"  # SQLite stores UTC times as text, date first
+    booked = (
+        "SELECT unixepoch(starts_at) AS s, unixepoch(ends_at) + (instr(ends_at, '.') > 0) AS e "
+        f"FROM booking WHERE counter = {row}.counter AND starts_at >= {day} "
+        f"AND starts_at < date({day}, '+1 day') AND status IN ({_SEATED_SQL})"
+    )
+    return (
+        f"DELETE FROM booking_day WHERE counter = {row}.counter AND day = {day}; "
+        "INSERT INTO booking_day (counter, day, starts, ends) "
+        f"SELECT {row}.counter, {day}, starts, ends FROM ({islands(booked, False)});"
+    )
+
+
+_PG_BOOKED = (
+    "SELECT floor(date_part('epoch', starts_at))::bigint AS s, "
+    "ceil(date_part('epoch', ends_at))::bigint AS e FROM booking "
+    "WHERE counter = split_part(key, ' ', 1)::uuid "
+    "AND starts_at >= split_part(key, ' ', 2)::date::timestamp AT TIME ZONE 'UTC' "
+    "AND starts_at < (split_part(key, ' ', 2)::date + 1)::timestamp AT TIME ZONE 'UTC' "
+    f"AND status IN ({_SEATED_SQL})"
+)
+_PG_REFRESH = f"""
+CREATE OR REPLACE FUNCTION booking_day_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    keys text[] := ARRAY[]::text[];
+    key text;
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.status IN ({_SEATED_SQL}) THEN
+        keys := keys || (OLD.counter::text || ' ' || to_char(OLD.starts_at AT TIME ZONE 'UTC',
+            'YYYY-MM-DD'));
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.status IN ({_SEATED_SQL}) THEN
+        keys := keys || (NEW.counter::text || ' ' || to_char(NEW.starts_at AT TIME ZONE 'UTC',
+            'YYYY-MM-DD'));
+    END IF;
+    -- One writer per counter and day: a concurrent booking of the same day waits, then
+    -- reads this one (each statement of a function takes a fresh snapshot). Sorted, so two
+    -- moves in opposite directions cannot deadlock.
+    FOR key IN SELECT DISTINCT k FROM unnest(keys) AS k ORDER BY k LOOP
+        PERFORM pg_advisory_xact_lock(hashtextextended('booking_day ' || key, 0));
+    END LOOP;
+    FOR key IN SELECT DISTINCT k FROM unnest(keys) AS k LOOP
+        DELETE FROM booking_day
+        WHERE counter = split_part(key, ' ', 1)::uuid AND day = split_part(key, ' ', 2);
+        INSERT INTO booking_day (counter, day, starts, ends)
+        SELECT split_part(key, ' ', 1)::uuid, split_part(key, ' ', 2), starts, ends
+        FROM ({islands(_PG_BOOKED, True)}) AS day_islands;
+    END LOOP;
+    RETURN NULL;
+END $$
+"""
+
+
+def summary_ddl(postgres: bool) -> list[str]:
+    """The triggers keeping booking_day exact (created by the migration and the test set-up)."""
+    if postgres:
+        return [
+            _PG_REFRESH,
+            "DROP TRIGGER IF EXISTS booking_day_refresh ON booking",
+            "CREATE TRIGGER booking_day_refresh AFTER INSERT OR DELETE "
+            "OR UPDATE OF status, starts_at, ends_at, counter ON booking "
+            "FOR EACH ROW EXECUTE FUNCTION booking_day_refresh()",
+        ]
+    return [
+        "CREATE TRIGGER IF NOT EXISTS booking_day_insert AFTER INSERT ON booking "
+        f"WHEN NEW.status IN ({_SEATED_SQL}) BEGIN {_sqlite_refresh('NEW')} END",
+        "CREATE TRIGGER IF NOT EXISTS booking_day_delete AFTER DELETE ON booking "
+        f"WHEN OLD.status IN ({_SEATED_SQL}) BEGIN {_sqlite_refresh('OLD')} END",
+        "CREATE TRIGGER IF NOT EXISTS booking_day_update "
+        "AFTER UPDATE OF status, starts_at, ends_at, counter ON booking "
+        f"WHEN OLD.status IN ({_SEATED_SQL}) OR NEW.status IN ({_SEATED_SQL}) "
+        f"BEGIN {_sqlite_refresh('OLD')} {_sqlite_refresh('NEW')} END",
+    ]
