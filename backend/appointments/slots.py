@@ -19,11 +19,13 @@ Hence two slots of one counter overlap in real time only if their wall-clock int
 never when ``duration <= step`` and the counter's rules of the day do not overlap), and the
 database's unique 5-minute units (see :func:`units`) are exactly "no overlap".
 
-Speed: the API answers ``availableTimeSlots`` for 20 sites over 3 months. The slots of a set of
-rules are laid out once per weekday as offsets from midnight; a day costs two UTC-offset
-look-ups and one datetime per distinct time, and on the ~363 days a year without a clock change
-a slot is one object holding shared datetimes. Only the change days go through zoneinfo per
-slot. Clip the requested range with :func:`bookable_days` first.
+Speed: the slots of a set of rules are laid out once per weekday as offsets from midnight
+(``_days``); a day costs two UTC-offset look-ups and one datetime per distinct time, and on the
+~363 days a year without a clock change a slot is one object holding shared datetimes. Only
+the change days go through zoneinfo per slot. The endpoints compute free slots from the same
+day walk in whole seconds, without a Slot per candidate (``_freetimes``, held equal to
+:func:`free_slots` over :func:`candidate_slots` by a property test). Clip the requested range
+with :func:`bookable_days` first.
 """
 
 from __future__ import annotations

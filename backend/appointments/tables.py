@@ -260,11 +260,13 @@ BEGIN
         keys := keys || (NEW.counter::text || ' ' || to_char(NEW.starts_at AT TIME ZONE 'UTC',
             'YYYY-MM-DD'));
     END IF;
-    -- One writer per counter and day: a concurrent booking of the same day waits, then
-    -- reads this one (each statement of a function takes a fresh snapshot). Sorted, so two
-    -- moves in opposite directions cannot deadlock.
-    FOR key IN SELECT DISTINCT k FROM unnest(keys) AS k ORDER BY k LOOP
-        PERFORM pg_advisory_xact_lock(hashtextextended('booking_day ' || key, 0));
+    -- One writer per counter: a concurrent booking of the counter waits, then reads this
+    -- one (each statement of a function takes a fresh snapshot). A row lock lives in the row,
+    -- not in the shared lock table, so a bulk load of thousands of days cannot exhaust it
+    -- (an advisory lock per day did). Sorted, so two moves in opposite directions cannot
+    -- deadlock.
+    FOR key IN SELECT DISTINCT split_part(k, ' ', 1) FROM unnest(keys) AS k ORDER BY 1 LOOP
+        PERFORM 1 FROM counter WHERE id = key::uuid FOR NO KEY UPDATE;
     END LOOP;
     FOR key IN SELECT DISTINCT k FROM unnest(keys) AS k LOOP
         DELETE FROM booking_day
