@@ -8,7 +8,8 @@
   batches are few and cheap, so the transports seldom wait: a claim reads the due rows in
   index order with the devices' push credentials, and the outcomes of a batch take a few
   statements whatever its size. Rows stay driver tuples (no Piccolo objects or dicts); on
-  SQLite the worker writes on a connection of its own (`alerts._delivery_sqlite`).
+  SQLite the worker writes on a connection of its own (`alerts._delivery_sqlite`). The SQL
+  itself, for both engines, is in `alerts._delivery_sql`.
 - Retries back off exponentially with jitter; a 429 pauses the whole transport for its
   Retry-After; a credential is deleted only when the push service says it is gone.
 - Urgent messages go first (priority), quiet hours and caps were applied when writing.
@@ -19,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,15 @@ from uuid import UUID
 
 from piccolo.engine.sqlite import SQLiteEngine
 
+from alerts._delivery_sql import (
+    Row,
+    chunks,
+    claim_on_sqlite,
+    claim_sql,
+    dialect,
+    execute_on_sqlite,
+    id_list,
+)
 from alerts._delivery_sqlite import SqliteSession
 from alerts.tables import Message
 from alerts.transports import (
@@ -51,10 +59,6 @@ log = logging.getLogger("relais.delivery")
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 3600.0
 _IN_CHUNK = 500  # rows per statement where each row brings its own values
-# A claimed row: id, message, device, transport, attempts, then (claims for pushing) the
-# device's push_kind, push_token, push_p256dh, push_auth; None when the device is gone.
-_Row = Sequence[Any]
-_CLAIMED = "id, message, device, transport, attempts"
 
 
 def backoff_seconds(
@@ -154,13 +158,13 @@ class DeliveryWorker:
 
     async def _claim_rows(
         self, now: datetime, transports: Sequence[str] | None, *, credentials: bool
-    ) -> Sequence[_Row]:
+    ) -> Sequence[Row]:
         """The claim; with `credentials`, rows also carry the device's push credential."""
         names = self._available(transports)
         if not names:
             return []
         postgres = is_postgres()
-        sql = _claim_sql(len(names), postgres, credentials)
+        sql = claim_sql(len(names), postgres, credentials)
         size = self.batch_size
         args = (now + self.lease, now, *names, size, now, *names, size, size)
         if postgres:
@@ -173,10 +177,10 @@ class DeliveryWorker:
                 await connection.execute(
                     "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
                 )
-                rows: Sequence[_Row] = await connection.fetch(sql, *args)
+                rows: Sequence[Row] = await connection.fetch(sql, *args)
             return rows
         assert self._sqlite is not None  # (inside _connected())
-        return await self._sqlite.write(functools.partial(_claim_on_sqlite, sql, args))
+        return await self._sqlite.write(functools.partial(claim_on_sqlite, sql, args))
 
     async def _load_messages(self, ids: set[int]) -> None:
         missing = [i for i in ids if i not in self._messages]
@@ -186,7 +190,7 @@ class DeliveryWorker:
             if len(self._messages) > 10_000:  # a worker runs for weeks: keep the cache small
                 self._messages = {k: self._messages[k] for k in ids if k in self._messages}
 
-    async def _prepare(self, rows: Sequence[_Row], now: datetime) -> _Batch:
+    async def _prepare(self, rows: Sequence[Row], now: datetime) -> _Batch:
         """The pushes of claimed rows (with credentials), by transport, and the rows settled
         without pushing."""
         batch = _Batch(len(rows))
@@ -347,7 +351,7 @@ class DeliveryWorker:
                 (
                     "UPDATE delivery SET status = 'sent', sent_at = {}, lease_until = NULL "
                     f"WHERE {ids_in}",
-                    (now, _id_list(sent, postgres)),
+                    (now, id_list(sent, postgres)),
                 )
             )
         for (status, reason), ids in final.items():
@@ -355,13 +359,13 @@ class DeliveryWorker:
                 (
                     "UPDATE delivery SET status = {}, last_error = {}, lease_until = NULL "
                     f"WHERE {ids_in}",
-                    (status, reason, _id_list(ids, postgres)),
+                    (status, reason, id_list(ids, postgres)),
                 )
             )
         cast = "::timestamptz" if postgres else ""
         for (reason, throttled), items in retry.items():
             uncount = ", attempts = attempts - 1" if throttled else ""
-            for part in _chunks(items, _IN_CHUNK):
+            for part in chunks(items, _IN_CHUNK):
                 # Each row keeps its own jittered time: one CASE rather than one statement.
                 cases = " ".join(f"WHEN {{}} THEN {{}}{cast}" for _ in part)
                 statements.append(
@@ -372,11 +376,11 @@ class DeliveryWorker:
                         (
                             reason,
                             *[v for item in part for v in item],
-                            _id_list([delivery_id for delivery_id, _ in part], postgres),
+                            id_list([delivery_id for delivery_id, _ in part], postgres),
                         ),
                     )
                 )
-        for pairs in _chunks(dead_tokens, _IN_CHUNK):
+        for pairs in chunks(dead_tokens, _IN_CHUNK):
             # Only the credential that failed: the app may have registered a new one since.
             which = " OR ".join("(id = {} AND push_token = {})" for _ in pairs)
             statements.append(
@@ -390,10 +394,10 @@ class DeliveryWorker:
             async with transaction():
                 connection = _pg_connection()
                 for sql, args in statements:
-                    await connection.execute(_dialect(sql, True), *args)
+                    await connection.execute(dialect(sql, True), *args)
         elif statements:
             assert self._sqlite is not None  # (inside _connected())
-            await self._sqlite.write(functools.partial(_execute_on_sqlite, statements))
+            await self._sqlite.write(functools.partial(execute_on_sqlite, statements))
         if dead_tokens:
             log.info("pruned %d dead push credential(s)", len(dead_tokens))
 
@@ -424,107 +428,6 @@ def _pg_connection() -> Any:
     tx = current_engine().current_transaction.get()
     assert tx is not None  # (inside transaction())
     return tx.connection
-
-
-@functools.cache
-def _claim_sql(transports: int, postgres: bool, credentials: bool) -> str:
-    """The claim for `transports` transport names; arguments: lease end, then those of
-    `_due_ids`. With `credentials` the rows also carry the device's push credential.
-
-    On SQLite the claim is `_claim_on_sqlite`'s two statements instead: this one (arguments
-    those of `_due_ids`) reads the rows with their credentials as one JSON value.
-    """
-    due = _due_ids(transports, postgres)
-    if not postgres:
-        return _dialect(
-            "SELECT json_group_array(json_array(d.id, d.message, d.device, d.transport, "
-            "d.attempts + 1, v.push_kind, v.push_token, v.push_p256dh, v.push_auth)) "
-            f"FROM ({due}) AS c JOIN delivery d ON d.id = c.id "
-            "LEFT JOIN device v ON v.id = d.device",
-            postgres,
-        )
-    sql = (
-        "UPDATE delivery SET status = 'sending', lease_until = {}, attempts = attempts + 1 "
-        f"WHERE id IN ({due}) RETURNING {_CLAIMED}"
-    )
-    if credentials:
-        sql = (
-            f"WITH claimed AS ({sql}) SELECT c.*, d.push_kind, d.push_token, d.push_p256dh, "
-            "d.push_auth FROM claimed c LEFT JOIN device d ON d.id = c.device"
-        )
-    return _dialect(sql, postgres)
-
-
-def _due_ids(transports: int, postgres: bool) -> str:
-    """The ids of up to batch-size due rows, with `{}` marks; arguments: now, the names, the
-    batch size, now, the names, the batch size twice."""
-    marks = ", ".join("{}" for _ in range(transports))
-    lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
-    # Two index-ordered scans that stop after batch_size rows each, rather than one OR that
-    # the database must collect and sort in full: a claim costs the same whether 1,000 or
-    # 100,000 rows wait. Among rows equally urgent and due, those never tried go before
-    # those taken over from a dead worker's lease (which it has most likely pushed).
-    order = "ORDER BY priority, next_attempt_at"
-    fresh = (  # never tried, or retried: due now
-        "SELECT id, priority, next_attempt_at, 0 AS retaken FROM delivery "
-        f"WHERE status = 'pending' AND next_attempt_at <= {{}} AND transport IN ({marks}) "
-        f"{order} LIMIT {{}}{lock}"
-    )
-    retaken = (  # claimed by a worker whose lease ran out
-        "SELECT id, priority, next_attempt_at, 1 AS retaken FROM delivery "
-        f"WHERE status = 'sending' AND lease_until < {{}} AND transport IN ({marks}) "
-        f"{order} LIMIT {{}}{lock}"
-    )
-    return (
-        f"SELECT id FROM (SELECT * FROM ({fresh}) AS fresh UNION ALL "
-        f"SELECT * FROM ({retaken}) AS expired) AS candidates {order}, retaken LIMIT {{}}"
-    )
-
-
-def _claim_on_sqlite(sql: str, args: Sequence[Any], connection: sqlite3.Connection) -> list[_Row]:
-    """The claim on SQLite, in the caller's transaction: read the due rows with their
-    credentials (`_claim_sql`), then mark them claimed; `args` as for PostgreSQL.
-
-    Each statement hands back one value, not a row per delivery: sqlite3 releases the GIL
-    around every row it steps through, and while the event loop is busy pushing each release
-    means a thread switch (bench_fanout, FCM: 0.53 -> 0.09 switches and 25 -> 17 µs of this
-    thread's CPU per message).
-    """
-    lease_until, *due = args
-    (found,) = connection.execute(sql, due).fetchone()
-    rows: list[_Row] = json.loads(found)
-    if rows:
-        connection.execute(
-            "UPDATE delivery SET status = 'sending', lease_until = ?, attempts = attempts + 1 "
-            "WHERE id IN (SELECT value FROM json_each(?))",
-            (lease_until, json.dumps([r[0] for r in rows])),
-        )
-    return rows
-
-
-def _execute_on_sqlite(
-    statements: Sequence[tuple[str, Sequence[Any]]], connection: sqlite3.Connection
-) -> None:
-    for sql, args in statements:
-        connection.execute(_dialect(sql, False), args)
-
-
-@functools.lru_cache(maxsize=256)
-def _dialect(sql: str, postgres: bool) -> str:
-    """`sql` with its `{}` marks as the driver's placeholders ($1, $2… or ?)."""
-    if not postgres:
-        return sql.replace("{}", "?")
-    parts = sql.split("{}")
-    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
-
-
-def _id_list(ids: Sequence[int], postgres: bool) -> Any:
-    """Delivery ids as one parameter: an array (PostgreSQL) or a JSON list (SQLite)."""
-    return list(ids) if postgres else json.dumps(ids)
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _push(delivery_id: int, message: dict[str, Any], now: datetime) -> PushMessage:
