@@ -33,7 +33,7 @@ from shapely.geometry import shape
 
 from alerts.tables import Device, ZoneFollow, int_id_of
 from alerts.zones import zone_area, zones_by_ids
-from backend.database import current_engine, is_postgres
+from backend.database import current_engine, in_transaction, is_postgres
 from backend.exceptions import FieldError, InvalidInput
 from geo import Area, CellRange, GeoError, area_from_geojson, circle
 
@@ -439,7 +439,7 @@ async def reach_of(target: TargetArea) -> Reach:
     """
     coverage = target.area.cover()
     inner_read = None
-    if current_engine().current_transaction.get() is None:
+    if not in_transaction():
         inner_read = asyncio.ensure_future(_inner_int_ids(coverage.inner))
     try:
         async with _reading() as reader:

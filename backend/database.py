@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
@@ -82,7 +82,7 @@ async def transaction() -> AsyncIterator[None]:
 
     On SQLite the transaction takes the write lock up front (IMMEDIATE): a deferred transaction
     that reads then writes can fail with "database is locked" instead of waiting its turn. The
-    outermost one also queues on ``_sqlite_writer`` first.
+    outermost one also queues on ``sqlite_write_turn`` first.
     """
     engine = current_engine()
     if not isinstance(engine, SQLiteEngine):
@@ -92,17 +92,26 @@ async def transaction() -> AsyncIterator[None]:
         async with engine.transaction():  # joins the outer transaction
             yield
     else:
-        async with _sqlite_writer(), engine.transaction(transaction_type=TransactionType.immediate):
+        immediate = TransactionType.immediate
+        async with sqlite_write_turn(), engine.transaction(transaction_type=immediate):
             yield
 
 
-#: One SQLite writer per event loop: see ``_sqlite_writer``.
+def in_transaction() -> bool:
+    """Whether this task runs inside a transaction: its one connection then runs one query at
+    a time, so queries meant to overlap must run one after the other."""
+    return current_engine().current_transaction.get() is not None
+
+
+#: One SQLite writer per event loop: see ``sqlite_write_turn``.
 _WRITE_LOCKS: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
 
 
 @asynccontextmanager
-async def _sqlite_writer() -> AsyncIterator[None]:
-    """Let one SQLite write transaction at a time run in this process.
+async def sqlite_write_turn() -> AsyncIterator[None]:
+    """Let one SQLite write transaction at a time run in this process: every `transaction()`
+    queues here, and so does code writing on a connection of its own (the delivery worker,
+    `alerts._delivery_sqlite`).
 
     SQLite has one writer at a time. Without this, a rush (hundreds of bookings or uploads at
     once) leaves every other transaction polling the file lock in its own thread, sleeping up
@@ -116,12 +125,6 @@ async def _sqlite_writer() -> AsyncIterator[None]:
         lock = _WRITE_LOCKS[loop] = asyncio.Lock()
     async with lock:
         yield
-
-
-def sqlite_write_turn() -> AbstractAsyncContextManager[None]:
-    """This process's turn to write to SQLite, queued with every `transaction()`: for code that
-    writes on a connection of its own (the delivery worker, `alerts._delivery_sqlite`)."""
-    return _sqlite_writer()
 
 
 #: How much of the SQLite file a connection may read through mmap instead of read() calls.

@@ -35,7 +35,7 @@ async def nearest_free_slots(
     window_last = min(last, first + timedelta(days=FIRST_WINDOW_DAYS - 1))
     groups = [sites[start : start + GROUP] for start in range(0, len(sites), GROUP)]
     # Inside a transaction, its one connection runs one query at a time: no overlap.
-    overlap = database.current_engine().current_transaction.get() is None
+    overlap = not database.in_transaction()
 
     def load(number: int) -> asyncio.Future[list[SiteSchedule]]:
         return asyncio.ensure_future(

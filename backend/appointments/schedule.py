@@ -189,7 +189,7 @@ async def load_busy(
 async def _together(*queries: Awaitable[Any]) -> list[Any]:
     """Run the queries at once (each on its own connection), or one after the other inside
     a transaction, whose single connection runs one query at a time."""
-    if database.current_engine().current_transaction.get() is not None:
+    if database.in_transaction():
         return [await query for query in queries]
     return list(await asyncio.gather(*queries))
 
