@@ -253,19 +253,24 @@ _MIN_DCT_SHARE = 0.75
 _SIMPLEJPEG_SPACE = {"RGB": "RGB", "L": "GRAY"}
 
 
+def _scaled(side: int, scale: int) -> int:
+    """A side decoded at scale n/8 (libjpeg rounds up)."""
+    return -(-side * scale // 8)
+
+
 def _dct_scale(long_side: int, max_side: int) -> int:
     """Numerator n of the n/8 scale to decode a JPEG at, for a display long side `max_side`.
 
-    The largest scale whose output (libjpeg rounds up) fits the bound, unless that loses more
-    than a quarter of it: then one step up, and a resize finishes the job.
+    The largest scale whose output fits the bound, unless that loses more than a quarter of
+    it: then one step up, and a resize finishes the job.
     """
     if long_side <= max_side:
         return 8
-    fitting = [n for n in range(1, 8) if -(-long_side * n // 8) <= max_side]
+    fitting = [n for n in range(1, 8) if _scaled(long_side, n) <= max_side]
     if not fitting:  # even 1/8 is too big: decode at 1/8, resize the rest
         return 1
     best = fitting[-1]
-    return best if -(-long_side * best // 8) >= _MIN_DCT_SHARE * max_side else best + 1
+    return best if _scaled(long_side, best) >= _MIN_DCT_SHARE * max_side else best + 1
 
 
 def _decode_jpeg(data: bytes, header: Image.Image, max_side: int) -> Image.Image:
@@ -276,8 +281,8 @@ def _decode_jpeg(data: bytes, header: Image.Image, max_side: int) -> Image.Image
     pixels = simplejpeg.decode_jpeg(
         data,
         colorspace=_SIMPLEJPEG_SPACE[header.mode],
-        min_width=-(-width * scale // 8),
-        min_height=-(-height * scale // 8),
+        min_width=_scaled(width, scale),
+        min_height=_scaled(height, scale),
         strict=True,  # a recoverable libjpeg warning (truncated data) is an error here
     )
     if header.mode == "L":
