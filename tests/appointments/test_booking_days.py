@@ -59,10 +59,6 @@ async def stored_days() -> dict[tuple[UUID, str], list[tuple[int, int]]]:
     return out
 
 
-async def assert_exact() -> None:
-    assert await stored_days() == await expected_days()
-
-
 def booking_row(
     site: UUID, counter: UUID, start: datetime, minutes: int, status: str
 ) -> dict[str, Any]:
@@ -97,7 +93,7 @@ async def test_booking_days_follow_inserts_updates_moves_and_deletes(
         )
         await Booking.insert(Booking(**row))
         ids.append(row["id"])
-    await assert_exact()
+    assert await stored_days() == await expected_days()
     for step in range(60):
         target = rng.choice(ids)
         action = rng.randrange(5)
@@ -117,7 +113,7 @@ async def test_booking_days_follow_inserts_updates_moves_and_deletes(
         else:
             await Booking.delete().where(Booking.id == target)
             ids.remove(target)
-        await assert_exact()
+        assert await stored_days() == await expected_days()
     async with database.transaction():  # as the bench and data imports load them
         await database.bulk_insert(
             Booking,
@@ -135,9 +131,9 @@ async def test_booking_days_follow_inserts_updates_moves_and_deletes(
                 for k in range(8)
             ],
         )
-    await assert_exact()
+    assert await stored_days() == await expected_days()
     await Booking.delete().where(Booking.counter == counters[0])
-    await assert_exact()
+    assert await stored_days() == await expected_days()
 
 
 async def test_booking_days_stay_exact_under_concurrent_transactions(
@@ -154,7 +150,7 @@ async def test_booking_days_stay_exact_under_concurrent_transactions(
             await Booking.update({Booking.status: "confirmed"}).where(Booking.id == row["id"])
 
     await asyncio.gather(*(book(k) for k in range(20)))
-    await assert_exact()
+    assert await stored_days() == await expected_days()
     days = await stored_days()
     # Twenty quarters in a row: one island.
     assert days[counter, MIDNIGHT.date().isoformat()] == [
